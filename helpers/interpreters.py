@@ -1,0 +1,299 @@
+"""Find the interpreters the course races: CPython (the real binary) and PyPy.
+
+Discovery order
+  PyPy:    $PYPY, then the course's PyPy venv (.venv-pypy/bin/python), then pypy3/pypy on PATH.
+  CPython: $CPYTHON, then the interpreter running this code if it is CPython, then python3 on
+           PATH resolved through its own ``sys.executable`` (a pyenv shim adds ~50 ms per start,
+           so it is never what we launch).
+Each candidate is probed once (a tiny child that reports its implementation and version) and the
+answer cached per path and modification time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "Interpreter",
+    "InterpreterNotFound",
+    "get_interpreter",
+    "find_cpython",
+    "find_pypy",
+    "check_setup",
+    "COURSE_ROOT",
+]
+
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+
+_PROBE = r"""
+import json, sys, platform
+try:
+    import pypyjit  # noqa: F401
+    jit = True
+except ImportError:
+    jit = False
+pv = getattr(sys, "pypy_version_info", None)
+print(json.dumps({
+    "implementation": platform.python_implementation(),
+    "version": platform.python_version(),
+    "pypy_version": "%d.%d.%d" % pv[:3] if pv else None,
+    "jit": jit,
+    "executable": sys.executable,
+    "prefix": sys.prefix,
+}))
+"""
+
+_SETUP_HINT = (
+    "Run `./course setup` from the course folder (it installs Debian's pypy3 when it can), "
+    "or point PYPY at a PyPy 3.9+ binary: `PYPY=/path/to/pypy3 ./course setup`."
+)
+
+
+class InterpreterNotFound(FileNotFoundError):
+    """No usable interpreter of the kind asked for; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    name: str  # "cpython" or "pypy"
+    path: str
+    implementation: str  # "CPython" or "PyPy"
+    version: str  # the Python language version, e.g. "3.9.16"
+    pypy_version: str | None
+    jit: bool
+    prefix: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.pypy_version:
+            return f"PyPy {self.pypy_version} (Python {self.version})"
+        return f"{self.implementation} {self.version}"
+
+    @property
+    def short(self) -> str:
+        return "PyPy" if self.name == "pypy" else self.implementation
+
+
+@functools.lru_cache(maxsize=32)
+def _probe_cached(path: str, mtime: float) -> dict:
+    try:
+        proc = subprocess.run(
+            [path, "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InterpreterNotFound(f"{path} could not be run as Python: {exc}") from None
+    if proc.returncode != 0:
+        raise InterpreterNotFound(
+            f"{path} is not a working Python interpreter (exit status {proc.returncode}): "
+            f"{proc.stderr.strip()[-500:]}"
+        )
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise InterpreterNotFound(f"{path} did not answer like a Python interpreter") from None
+
+
+def _probe(path: str) -> dict:
+    real = os.path.realpath(path)
+    try:
+        mtime = os.stat(real).st_mtime
+    except OSError:
+        raise InterpreterNotFound(f"there is no interpreter at {path}") from None
+    if not os.access(real, os.X_OK):
+        raise InterpreterNotFound(f"{path} is not executable")
+    return _probe_cached(path, mtime)
+
+
+def _make(name: str, path: str, info: dict) -> Interpreter:
+    return Interpreter(
+        name=name,
+        path=path,
+        implementation=info["implementation"],
+        version=info["version"],
+        pypy_version=info["pypy_version"],
+        jit=bool(info["jit"]),
+        prefix=info.get("prefix", ""),
+    )
+
+
+def _pypy_candidates():
+    env = os.environ.get("PYPY")
+    if env:
+        yield "$PYPY", env
+        return  # an explicit choice is never silently replaced by another
+    venv = COURSE_ROOT / ".venv-pypy" / "bin" / "python"
+    if venv.exists():
+        yield "the course's PyPy venv", str(venv)
+    for exe in ("pypy3", "pypy"):
+        found = shutil.which(exe)
+        if found:
+            yield f"{exe} on PATH", found
+
+
+def find_pypy() -> Interpreter:
+    """The PyPy the course uses, or :class:`InterpreterNotFound` saying what to do."""
+    tried = []
+    for where, path in _pypy_candidates():
+        try:
+            info = _probe(path)
+        except InterpreterNotFound as exc:
+            tried.append(f"{where}: {exc}")
+            continue
+        if info["implementation"] != "PyPy":
+            tried.append(f"{where}: {path} is {info['implementation']}, not PyPy")
+            continue
+        return _make("pypy", path, info)
+    looked = "; ".join(tried) if tried else "no $PYPY, no .venv-pypy, no pypy3 on PATH"
+    raise InterpreterNotFound(f"PyPy not found ({looked}). {_SETUP_HINT}")
+
+
+def _cpython_candidates():
+    env = os.environ.get("CPYTHON")
+    if env:
+        yield "$CPYTHON", env
+        return
+    if platform.python_implementation() == "CPython":
+        yield "this interpreter", sys.executable
+    for exe in ("python3", "python"):
+        found = shutil.which(exe)
+        if found:
+            yield f"{exe} on PATH", found
+
+
+def find_cpython() -> Interpreter:
+    """The CPython the course races against: a real binary, never a pyenv shim."""
+    tried = []
+    for where, path in _cpython_candidates():
+        try:
+            info = _probe(path)
+        except InterpreterNotFound as exc:
+            tried.append(f"{where}: {exc}")
+            continue
+        if info["implementation"] != "CPython":
+            tried.append(f"{where}: {path} is {info['implementation']}, not CPython")
+            continue
+        # A shim (pyenv, asdf) execs the real binary; launch that one directly.
+        real = info.get("executable") or path
+        if real != path and os.path.exists(real):
+            path = real
+        return _make("cpython", path, info)
+    looked = "; ".join(tried) if tried else "nothing on PATH"
+    raise InterpreterNotFound(f"CPython not found ({looked}). Set CPYTHON=/path/to/python3.")
+
+
+def get_interpreter(spec="pypy") -> Interpreter:
+    """``spec`` is "pypy", "cpython", an :class:`Interpreter`, or a path to a Python binary."""
+    if isinstance(spec, Interpreter):
+        return spec
+    key = str(spec).lower()
+    if key in ("pypy", "pypy3"):
+        return find_pypy()
+    if key in ("cpython", "python", "python3"):
+        return find_cpython()
+    path = os.fspath(spec)
+    if os.sep not in path:
+        found = shutil.which(path)
+        if not found:
+            raise InterpreterNotFound(
+                f"no interpreter called {path!r}: use 'pypy', 'cpython' or a path to a binary"
+            )
+        path = found
+    info = _probe(path)
+    return _make("pypy" if info["implementation"] == "PyPy" else "cpython", path, info)
+
+
+# ----------------------------------------------------------------------------- set-up check
+
+_PYPY_MODULES = ("vmprof",)
+_CPYTHON_MODULES = ("pandas", "matplotlib", "numpy", "vmprof", "nbclient", "nbval")
+
+
+def _missing_modules(interp: Interpreter, modules) -> list:
+    code = (
+        "import importlib.util, json; "
+        f"print(json.dumps([m for m in {list(modules)!r} if importlib.util.find_spec(m) is None]))"
+    )
+    proc = subprocess.run(
+        [interp.path, "-c", code], capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        return list(modules)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+class SetupReport:
+    """The set-up check: a table of what was found, and what is missing with what to do."""
+
+    def __init__(self, rows, problems):
+        import pandas as pd
+
+        self.table = pd.DataFrame(rows).set_index("role")
+        self.problems = problems
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def _verdict(self) -> str:
+        if self.ok:
+            return "Everything the course needs is here."
+        return "Missing:\n" + "\n".join(f"- {p}" for p in self.problems)
+
+    def __repr__(self) -> str:
+        return self.table.to_string() + "\n\n" + self._verdict()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        if self.ok:
+            verdict = f"<p style='color:#1a7f37'><b>✓ {html.escape(self._verdict())}</b></p>"
+        else:
+            items = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems)
+            verdict = f"<p style='color:#b42318'><b>✗ Missing:</b></p><ul>{items}</ul>"
+        return self.table.to_html(escape=True) + verdict
+
+
+def check_setup() -> SetupReport:
+    """Which interpreters the course will use, and exactly what is missing."""
+    rows, problems = [], []
+    for role, finder, modules in (
+        ("CPython", find_cpython, _CPYTHON_MODULES),
+        ("PyPy", find_pypy, _PYPY_MODULES),
+    ):
+        try:
+            it = finder()
+        except InterpreterNotFound as exc:
+            rows.append({"role": role, "found": "✗", "implementation": "", "version": "",
+                         "JIT": "", "path": ""})
+            problems.append(str(exc))
+            continue
+        rows.append({
+            "role": role,
+            "found": "✓",
+            "implementation": it.implementation,
+            "version": it.label.split(" ", 1)[1],
+            "JIT": "yes" if it.jit else "no",
+            "path": it.path,
+        })
+        missing = _missing_modules(it, modules)
+        if missing:
+            problems.append(
+                f"{role} at {it.path} lacks {', '.join(missing)}: run `./course setup`."
+            )
+        if role == "PyPy" and not it.jit:
+            problems.append(f"PyPy at {it.path} was built without its JIT: the course needs one.")
+    return SetupReport(rows, problems)

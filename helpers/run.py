@@ -1,0 +1,322 @@
+"""Run one child interpreter, safely.
+
+Everything in the course that launches PyPy or CPython goes through :func:`run`:
+
+* argv lists only, never a shell string;
+* the child gets its own process group (session); on timeout, Ctrl-C or any exception the whole
+  group is killed, grandchildren included, and after a normal exit any process it left behind in
+  its group is killed too;
+* stdout and stderr are read concurrently and kept within a bound (the first and the last
+  ``output_limit`` bytes of each, with a line saying how much was dropped), so a flood cannot
+  exhaust memory; undecodable bytes are replaced, never a crash;
+* the snippet lives in a private temp dir that is removed on every path;
+* the result carries return code, output, wall time, user and system CPU and peak RSS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .interpreters import Interpreter, get_interpreter
+
+__all__ = ["run", "RunResult", "ChildError", "ChildTimeout", "private_tmpdir"]
+
+# Variables that would change what the child does behind the caller's back. They are removed
+# from the inherited environment unless the call passes them explicitly.
+_SCRUBBED = ("PYPYLOG", "PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT", "PYTHONHOME")
+_SCRUBBED_PREFIXES = ("PYPY_GC_",)
+
+_TMP_PREFIX = "pypy-course-"
+
+
+@contextlib.contextmanager
+def private_tmpdir():
+    """A temp dir owned by the caller, removed on every path (also after Ctrl-C)."""
+    path = tempfile.mkdtemp(prefix=_TMP_PREFIX)
+    try:
+        yield Path(path)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class RunResult:
+    """What one child run did. Times in seconds, ``max_rss`` in bytes."""
+
+    interpreter: Interpreter
+    argv: list
+    returncode: int
+    stdout: str
+    stderr: str
+    wall: float
+    user: float
+    sys: float
+    max_rss: int
+    timed_out: bool = False
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+    dropped: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def check(self) -> "RunResult":
+        """Raise :class:`ChildError` (or :class:`ChildTimeout`) unless the child succeeded."""
+        __tracebackhide__ = True  # IPython and pytest hide this frame
+        if self.timed_out:
+            raise ChildTimeout(self)
+        if self.returncode != 0:
+            raise ChildError(self)
+        return self
+
+    def __repr__(self) -> str:
+        state = "timed out" if self.timed_out else f"rc={self.returncode}"
+        return (
+            f"<RunResult {self.interpreter.label} {state} wall={self.wall:.3f}s "
+            f"user={self.user:.3f}s sys={self.sys:.3f}s max_rss={self.max_rss / 2**20:.1f} MiB>"
+        )
+
+
+class ChildError(RuntimeError):
+    """The child failed. The message is the child's own stderr (its traceback), not ours."""
+
+    def __init__(self, result: RunResult, message: str | None = None):
+        self.result = result
+        super().__init__(message or self._describe(result))
+
+    @staticmethod
+    def _describe(result: RunResult) -> str:
+        who = result.interpreter.label
+        rc = result.returncode
+        if rc < 0:
+            try:
+                how = f"was killed by {signal.Signals(-rc).name}"
+            except ValueError:
+                how = f"was killed by signal {-rc}"
+        else:
+            how = f"exited with status {rc}"
+        tail = _tail_lines(result.stderr, 40) or _tail_lines(result.stdout, 10)
+        text = f"{who} {how}."
+        if tail:
+            text += " Its output ends with:\n\n" + tail
+        return text
+
+
+class ChildTimeout(ChildError):
+    """The child ran past its timeout; its whole process group was killed."""
+
+    def __init__(self, result: RunResult, timeout: float | None = None):
+        self.timeout = timeout
+        limit = f" after {timeout:g} s" if timeout is not None else ""
+        text = (
+            f"{result.interpreter.label} did not finish{limit} and was killed with its whole "
+            "process group. An endless loop? Raise `timeout=` if it really needs longer."
+        )
+        tail = _tail_lines(result.stdout, 5)
+        if tail:
+            text += " Its last output:\n\n" + tail
+        super().__init__(result, text)
+
+
+def _tail_lines(text: str, n: int) -> str:
+    lines = text.rstrip("\n").splitlines()
+    return "\n".join(lines[-n:])
+
+
+class _BoundedReader(threading.Thread):
+    """Drain one pipe, keeping the first and the last ``limit`` bytes."""
+
+    def __init__(self, pipe, limit: int):
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.limit = limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def run(self):
+        read = self.pipe.read1 if hasattr(self.pipe, "read1") else self.pipe.read
+        try:
+            while True:
+                chunk = read(65536)
+                if not chunk:
+                    break
+                self.total += len(chunk)
+                room = self.limit - len(self.head)
+                if room > 0:
+                    self.head += chunk[:room]
+                    chunk = chunk[room:]
+                if chunk:
+                    self.tail += chunk
+                    if len(self.tail) > 2 * self.limit:  # trim rarely, keep it amortised
+                        del self.tail[: len(self.tail) - self.limit]
+        except (OSError, ValueError):
+            pass  # pipe closed under us while killing: what was read is kept
+        finally:
+            del self.tail[: max(0, len(self.tail) - self.limit)]
+
+    @property
+    def dropped(self) -> int:
+        return self.total - len(self.head) - len(self.tail)
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", errors="replace")
+        if not self.dropped:
+            return head + self.tail.decode("utf-8", errors="replace")
+        # Cut the tail at a line start so the text after the marker is whole lines.
+        tail = bytes(self.tail)
+        nl = tail.find(b"\n")
+        if 0 <= nl < len(tail) - 1:
+            tail = tail[nl + 1 :]
+        dropped = self.total - len(self.head) - len(tail)
+        marker = f"\n[... {dropped:,} bytes of output dropped ...]\n"
+        return head + marker + tail.decode("utf-8", errors="replace")
+
+
+def child_env(env: dict | None = None) -> dict:
+    """The child's environment: ours minus the variables that would steer it, plus ``env``."""
+    out = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)
+    }
+    out["PYTHONIOENCODING"] = "utf-8"
+    out["PYTHONUNBUFFERED"] = "1"
+    for key, value in (env or {}).items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[str(key)] = str(value)
+    return out
+
+
+def build_argv(interp: Interpreter, target: str, args=(), jit: str | None = None) -> list:
+    """argv for running ``target`` (a file path) in ``interp``; never a shell string."""
+    argv = [interp.path]
+    if jit is not None:
+        if interp.name != "pypy":
+            raise ValueError(f"jit={jit!r} only makes sense for PyPy, not {interp.label}")
+        argv += ["--jit", str(jit)]
+    argv.append(str(target))
+    argv += [str(a) for a in args]
+    return argv
+
+
+def _kill_group(pgid: int, sig=signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def run(
+    code: str | None = None,
+    *,
+    script: str | os.PathLike | None = None,
+    interpreter="pypy",
+    args=(),
+    env: dict | None = None,
+    jit: str | None = None,
+    timeout: float | None = 60.0,
+    cwd: str | os.PathLike | None = None,
+    output_limit: int = 1_000_000,
+    check: bool = True,
+) -> RunResult:
+    """Run a snippet (``code``) or a ``script`` file in a child interpreter.
+
+    ``interpreter`` is "pypy", "cpython", a path or an :class:`Interpreter`. ``env`` is added to
+    a clean copy of our environment (a value of None removes a variable). ``jit`` is passed to
+    PyPy as ``--jit`` (for example "off" or "threshold=200"). ``timeout`` in seconds (None for
+    none) kills the child's whole process group. With ``check`` a failing child raises
+    :class:`ChildError` whose message is the child's own traceback.
+    """
+    __tracebackhide__ = True
+    if (code is None) == (script is None):
+        raise TypeError("run() takes either a code snippet or script=, not both or neither")
+    interp = get_interpreter(interpreter)
+    with private_tmpdir() as tmp:
+        if code is not None:
+            target = tmp / "snippet.py"
+            target.write_text(code, encoding="utf-8")
+        else:
+            target = Path(script).resolve()
+            if not target.is_file():
+                raise FileNotFoundError(f"no script at {target}")
+        argv = build_argv(interp, target, args, jit)
+        result = _spawn(interp, argv, child_env(env), cwd or os.getcwd(), timeout, output_limit)
+    if check:
+        if result.timed_out:
+            raise ChildTimeout(result, timeout)
+        result.check()
+    return result
+
+
+def _spawn(interp, argv, env, cwd, timeout, limit) -> RunResult:
+    """Start the child in a new session, drain its pipes, wait, and always clean up its group."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,  # own session and process group: pgid == pid
+    )
+    readers = [_BoundedReader(proc.stdout, limit), _BoundedReader(proc.stderr, limit)]
+    for r in readers:
+        r.start()
+    exited = threading.Event()
+
+    def wait_without_reaping():
+        # WNOWAIT leaves the child a zombie, so its pid (= the group id) cannot be reused before
+        # we have killed whatever it left behind in its group.
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        exited.set()
+
+    waiter = threading.Thread(target=wait_without_reaping, daemon=True)
+    waiter.start()
+    timed_out = False
+    try:
+        # Event.wait is interruptible, so Ctrl-C in a notebook lands here at once.
+        if not exited.wait(timeout):
+            timed_out = True
+    finally:
+        # Normal exit, timeout, KeyboardInterrupt or any other exception: nothing of the
+        # group survives this call.
+        _kill_group(proc.pid)
+        waiter.join()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        for r in readers:
+            # A process that escaped the group (its own setsid) may still hold the pipe open:
+            # do not wait for it forever; what was read so far is kept.
+            r.join(timeout=5)
+            if not r.is_alive():  # closing under a blocked reader would deadlock
+                r.pipe.close()
+    out, err = readers
+    return RunResult(
+        interpreter=interp,
+        argv=argv,
+        returncode=proc.returncode,
+        stdout=out.text(),
+        stderr=err.text(),
+        wall=wall,
+        user=usage.ru_utime,
+        sys=usage.ru_stime,
+        max_rss=usage.ru_maxrss * 1024,  # Linux reports KiB
+        timed_out=timed_out,
+        stdout_bytes=out.total,
+        stderr_bytes=err.total,
+        dropped={"stdout": out.dropped, "stderr": err.dropped},
+    )

@@ -1,0 +1,75 @@
+"""Regenerate the navigation line at the top and bottom of every lesson in notebooks/.
+
+The line reads ``< previous | Contents | next >``, with each lesson's title taken from its first
+heading, so it never goes stale. Run ``python tools/nav.py`` after adding or renaming a lesson;
+``--check`` exits 1 if any notebook's navigation is out of date (the tests call it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = ROOT / "notebooks"
+TAG = "nav"
+INDEX = "00-index.ipynb"
+
+
+def title_of(nb) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and TAG not in cell.metadata.get("tags", []):
+            match = re.search(r"^#\s+(.+)$", cell.source, re.M)
+            if match:
+                return match.group(1).strip()
+    raise ValueError("a lesson needs a '# Title' heading in its first markdown cell")
+
+
+def nav_line(paths, titles, i) -> str:
+    parts = []
+    if i > 0:
+        parts.append(f"< [{titles[i - 1]}]({paths[i - 1].name})")
+    if paths[i].name != INDEX:
+        parts.append(f"[Contents]({INDEX})")
+    if i + 1 < len(paths):
+        parts.append(f"[{titles[i + 1]}]({paths[i + 1].name}) >")
+    return " | ".join(parts)
+
+
+def with_nav(nb, line: str):
+    cells = [c for c in nb.cells if TAG not in c.metadata.get("tags", [])]
+    top = nbformat.v4.new_markdown_cell(line, metadata={"tags": [TAG]})
+    bottom = nbformat.v4.new_markdown_cell(line, metadata={"tags": [TAG]})
+    old = [c for c in nb.cells if TAG in c.metadata.get("tags", [])]
+    if len(old) == 2:  # keep cell ids stable, so regenerating changes nothing
+        top.id, bottom.id = old[0].id, old[1].id
+    nb.cells = [top] + cells + [bottom]
+    return nb
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="only report stale navigation")
+    args = parser.parse_args(argv)
+    paths = sorted(LESSONS.glob("[0-9][0-9]-*.ipynb"))
+    notebooks = [nbformat.read(p, as_version=4) for p in paths]
+    titles = [title_of(nb) for nb in notebooks]
+    stale = []
+    for i, (path, nb) in enumerate(zip(paths, notebooks)):
+        before = path.read_text(encoding="utf-8")
+        after = nbformat.writes(with_nav(nb, nav_line(paths, titles, i))) + "\n"
+        if after != before:
+            stale.append(path.relative_to(ROOT))
+            if not args.check:
+                path.write_text(after, encoding="utf-8")
+    for p in stale:
+        print(f"{'stale' if args.check else 'wrote'}: {p}")
+    return 1 if (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
