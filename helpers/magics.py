@@ -77,7 +77,7 @@ class CourseMagics(Magics):
             print(
                 f"[{result.interpreter.label}: wall {result.wall:.3f} s, "
                 f"user {result.user:.3f} s, sys {result.sys:.3f} s, "
-                f"peak RSS {result.max_rss / 2**20:.1f} MiB]"
+                f"peak RSS {result.peak_rss_text}]"
             )
         result.check()
 

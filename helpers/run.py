@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -50,7 +51,8 @@ def private_tmpdir():
 
 @dataclass
 class RunResult:
-    """What one child run did. Times in seconds, ``max_rss`` in bytes."""
+    """What one child run did. Times in seconds; ``max_rss`` is the child's peak resident set
+    in bytes (None if it ended too fast to be read)."""
 
     interpreter: Interpreter
     argv: list
@@ -60,7 +62,7 @@ class RunResult:
     wall: float
     user: float
     sys: float
-    max_rss: int
+    max_rss: int | None
     timed_out: bool = False
     stdout_bytes: int = 0
     stderr_bytes: int = 0
@@ -83,8 +85,12 @@ class RunResult:
         state = "timed out" if self.timed_out else f"rc={self.returncode}"
         return (
             f"<RunResult {self.interpreter.label} {state} wall={self.wall:.3f}s "
-            f"user={self.user:.3f}s sys={self.sys:.3f}s max_rss={self.max_rss / 2**20:.1f} MiB>"
+            f"user={self.user:.3f}s sys={self.sys:.3f}s max_rss={self.peak_rss_text}>"
         )
+
+    @property
+    def peak_rss_text(self) -> str:
+        return "n/a" if self.max_rss is None else f"{self.max_rss / 2**20:.1f} MiB"
 
 
 class ChildError(RuntimeError):
@@ -212,6 +218,31 @@ def build_argv(interp: Interpreter, target: str, args=(), jit: str | None = None
     return argv
 
 
+def _vm_hwm(pid: int) -> int:
+    """The peak resident set size of a running process, in bytes (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _peak_rss(rusage_kib: int, parent_kib: int, polled: int) -> int | None:
+    """The child's own peak RSS in bytes.
+
+    Linux folds the parent's peak into the child's ``ru_maxrss`` when the child is spawned, so
+    that figure is the child's own only when it exceeds the parent's peak at spawn time.
+    Otherwise we use the child's VmHWM read from /proc while it ran (a few ms apart), or None
+    when the child was too brief to be read at all.
+    """
+    if rusage_kib > parent_kib:
+        return rusage_kib * 1024
+    return polled or None
+
+
 def _kill_group(pgid: int, sig=signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -261,6 +292,7 @@ def run(
 
 def _spawn(interp, argv, env, cwd, timeout, limit) -> RunResult:
     """Start the child in a new session, drain its pipes, wait, and always clean up its group."""
+    parent_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     proc = subprocess.Popen(
         argv,
@@ -271,20 +303,32 @@ def _spawn(interp, argv, env, cwd, timeout, limit) -> RunResult:
         cwd=cwd,
         start_new_session=True,  # own session and process group: pgid == pid
     )
+    polled = [_vm_hwm(proc.pid)]
     readers = [_BoundedReader(proc.stdout, limit), _BoundedReader(proc.stderr, limit)]
     for r in readers:
         r.start()
     exited = threading.Event()
+    end = []
 
     def wait_without_reaping():
         # WNOWAIT leaves the child a zombie, so its pid (= the group id) cannot be reused before
         # we have killed whatever it left behind in its group.
         with contextlib.suppress(ChildProcessError):
             os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        end.append(time.perf_counter())
         exited.set()
 
+    def poll_peak_rss():
+        interval = 0.002
+        while not exited.is_set():
+            polled[0] = max(polled[0], _vm_hwm(proc.pid))
+            exited.wait(interval)
+            interval = min(interval * 1.5, 0.02)
+
     waiter = threading.Thread(target=wait_without_reaping, daemon=True)
+    poller = threading.Thread(target=poll_peak_rss, daemon=True)
     waiter.start()
+    poller.start()
     timed_out = False
     try:
         # Event.wait is interruptible, so Ctrl-C in a notebook lands here at once.
@@ -295,9 +339,10 @@ def _spawn(interp, argv, env, cwd, timeout, limit) -> RunResult:
         # group survives this call.
         _kill_group(proc.pid)
         waiter.join()
+        poller.join()
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - start
+        wall = (end[0] if end else time.perf_counter()) - start
         for r in readers:
             # A process that escaped the group (its own setsid) may still hold the pipe open:
             # do not wait for it forever; what was read so far is kept.
@@ -314,7 +359,7 @@ def _spawn(interp, argv, env, cwd, timeout, limit) -> RunResult:
         wall=wall,
         user=usage.ru_utime,
         sys=usage.ru_stime,
-        max_rss=usage.ru_maxrss * 1024,  # Linux reports KiB
+        max_rss=_peak_rss(usage.ru_maxrss, parent_kib, polled[0]),
         timed_out=timed_out,
         stdout_bytes=out.total,
         stderr_bytes=err.total,

@@ -53,7 +53,8 @@ def made_tmpdirs(monkeypatch):
 
 @pytest.mark.parametrize("which", INTERPRETERS)
 def test_result_carries_output_times_and_rss(which):
-    r = run("import sys; print('hello'); print('warn', file=sys.stderr)", interpreter=which)
+    code = "import sys, time; print('hello'); print('warn', file=sys.stderr); time.sleep(0.1)"
+    r = run(code, interpreter=which)
     assert isinstance(r, RunResult) and r.ok
     assert r.returncode == 0
     assert r.stdout == "hello\n" and r.stderr == "warn\n"
@@ -62,6 +63,26 @@ def test_result_carries_output_times_and_rss(which):
     assert r.max_rss > 1_000_000  # any Python needs more than a megabyte
     assert r.interpreter.name == which
     assert "sh" not in Path(r.argv[0]).name  # argv list, never a shell
+
+
+def test_peak_rss_is_the_childs_own_not_the_parents(tmp_path):
+    # Linux folds the parent's peak into a child's ru_maxrss: a parent that grew to 300 MB must
+    # still see a small child as small, and a big child as big.
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        from helpers.run import run
+        ballast = bytearray(300 * 2**20)
+        for i in range(0, len(ballast), 4096):
+            ballast[i] = 1
+        grow = "import time\\nx = bytearray({mb} * 2**20)\\nfor i in range(0, len(x), 4096): x[i] = 1\\ntime.sleep(0.1)"
+        print(run(grow.format(mb=1), interpreter="cpython").max_rss // 2**20)
+        print(run(grow.format(mb=500), interpreter="cpython").max_rss // 2**20)
+    """))
+    r = run(script=script, interpreter="cpython", cwd=Path(__file__).resolve().parent.parent,
+            env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    small, big = map(int, r.stdout.split())
+    assert 5 < small < 100, small
+    assert 500 <= big < 600, big
 
 
 def test_args_env_and_cwd_reach_the_child(tmp_path):

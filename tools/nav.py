@@ -1,5 +1,8 @@
 """Regenerate the navigation line at the top and bottom of every lesson in notebooks/.
 
+It also rewrites the index's lesson list (its cell tagged ``toc``): each lesson's title and
+summary (the first paragraph after its heading), with links to its exercise and solution.
+
 The line reads ``< previous | Contents | next >``, with each lesson's title taken from its first
 heading, so it never goes stale. Run ``python tools/nav.py`` after adding or renaming a lesson;
 ``--check`` exits 1 if any notebook's navigation is out of date (the tests call it).
@@ -51,6 +54,36 @@ def with_nav(nb, line: str):
     return nb
 
 
+def summary_of(nb) -> str:
+    """The first paragraph after the lesson's heading."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and TAG not in cell.metadata.get("tags", []):
+            after = re.split(r"^#\s+.+$", cell.source, maxsplit=1, flags=re.M)[-1]
+            paragraphs = [p.strip() for p in after.strip().split("\n\n") if p.strip()]
+            return " ".join(paragraphs[0].split()) if paragraphs else ""
+    return ""
+
+
+def toc(paths, notebooks, titles) -> str:
+    lines = ["## The lessons", ""]
+    for path, nb, title in zip(paths, notebooks, titles):
+        if path.name == INDEX:
+            continue
+        links = [f"[{word}](../{folder}/{path.name})"
+                 for word, folder in (("exercise", "exercises"), ("solution", "solutions"))
+                 if (ROOT / folder / path.name).exists()]
+        extra = f" ({', '.join(links)})" if links else ""
+        lines.append(f"1. **[{title}]({path.name})**{extra}: {summary_of(nb)}")
+    return "\n".join(lines)
+
+
+def with_toc(nb, text: str):
+    for cell in nb.cells:
+        if "toc" in cell.metadata.get("tags", []):
+            cell.source = text
+    return nb
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only report stale navigation")
@@ -59,8 +92,11 @@ def main(argv=None) -> int:
     notebooks = [nbformat.read(p, as_version=4) for p in paths]
     titles = [title_of(nb) for nb in notebooks]
     stale = []
+    contents = toc(paths, notebooks, titles)
     for i, (path, nb) in enumerate(zip(paths, notebooks)):
         before = path.read_text(encoding="utf-8")
+        if path.name == INDEX:
+            nb = with_toc(nb, contents)
         after = nbformat.writes(with_nav(nb, nav_line(paths, titles, i))) + "\n"
         if after != before:
             stale.append(path.relative_to(ROOT))
