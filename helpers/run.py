@@ -64,6 +64,7 @@ class RunResult:
     sys: float
     max_rss: int | None
     timed_out: bool = False
+    timeout: float | None = None
     stdout_bytes: int = 0
     stderr_bytes: int = 0
     dropped: dict = field(default_factory=dict)
@@ -76,7 +77,7 @@ class RunResult:
         """Raise :class:`ChildError` (or :class:`ChildTimeout`) unless the child succeeded."""
         __tracebackhide__ = True  # IPython and pytest hide this frame
         if self.timed_out:
-            raise ChildTimeout(self)
+            raise ChildTimeout(self, self.timeout)
         if self.returncode != 0:
             raise ChildError(self)
         return self
@@ -284,15 +285,12 @@ def run(
         argv = build_argv(interp, target, args, jit)
         result = _spawn(interp, argv, child_env(env), cwd or os.getcwd(), timeout, output_limit)
     if check:
-        if result.timed_out:
-            raise ChildTimeout(result, timeout)
         result.check()
     return result
 
 
 def _spawn(interp, argv, env, cwd, timeout, limit) -> RunResult:
     """Start the child in a new session, drain its pipes, wait, and always clean up its group."""
-    parent_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     proc = subprocess.Popen(
         argv,
@@ -304,6 +302,8 @@ def _spawn(interp, argv, env, cwd, timeout, limit) -> RunResult:
         start_new_session=True,  # own session and process group: pgid == pid
     )
     polled = [_vm_hwm(proc.pid)]
+    # Read after the exec, which is when the child inherited our peak: ours can only be larger.
+    parent_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     readers = [_BoundedReader(proc.stdout, limit), _BoundedReader(proc.stderr, limit)]
     for r in readers:
         r.start()
@@ -361,6 +361,7 @@ def _spawn(interp, argv, env, cwd, timeout, limit) -> RunResult:
         sys=usage.ru_stime,
         max_rss=_peak_rss(usage.ru_maxrss, parent_kib, polled[0]),
         timed_out=timed_out,
+        timeout=timeout,
         stdout_bytes=out.total,
         stderr_bytes=err.total,
         dropped={"stdout": out.dropped, "stderr": err.dropped},

@@ -56,17 +56,23 @@ def blank_source(source: str) -> str:
     return "\n".join(out)
 
 
+def _kept_metadata(cell) -> dict:
+    """A cell's metadata without what executing the solution wrote (timestamps)."""
+    return {k: v for k, v in cell.get("metadata", {}).items() if k != "execution"}
+
+
 def make_exercise(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook(metadata=solution.metadata)
     for cell in solution.cells:
-        if "solution" in cell.get("metadata", {}).get("tags", []):
+        meta = _kept_metadata(cell)
+        if "solution" in meta.get("tags", []):
             continue
         if cell.cell_type == "code":
-            new = nbformat.v4.new_code_cell(blank_source(cell.source), metadata=cell.metadata)
+            new = nbformat.v4.new_code_cell(blank_source(cell.source), metadata=meta)
         elif cell.cell_type == "markdown":
-            new = nbformat.v4.new_markdown_cell(cell.source, metadata=cell.metadata)
+            new = nbformat.v4.new_markdown_cell(cell.source, metadata=meta)
         else:
-            new = nbformat.v4.new_raw_cell(cell.source, metadata=cell.metadata)
+            new = nbformat.v4.new_raw_cell(cell.source, metadata=meta)
         new.id = cell.get("id", new.id)
         nb.cells.append(new)
     return nb
