@@ -20,7 +20,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .run import run
+from .runner import run
 from .timing import race
 
 

@@ -465,7 +465,7 @@ def _fmt_ratio(r: float) -> str:
 
 def startup_time(interpreter="pypy", repeat: int = 5) -> float:
     """Median wall time (seconds) of running ``pass`` in ``interpreter``, ``repeat`` times."""
-    from .run import run
+    from .runner import run
 
     if repeat < 1:
         raise ValueError("repeat must be at least 1")
@@ -493,7 +493,7 @@ def run_harness(stmt: str, setup: str = "", *, interpreter="pypy", samples: int 
     """Run ``harness.py`` once in ``interpreter``; return ``(result dict, RunResult)``."""
     __tracebackhide__ = True  # IPython and pytest show the child's traceback, not ours
     from .interpreters import get_interpreter
-    from .run import private_tmpdir, run
+    from .runner import private_tmpdir, run
 
     interp = get_interpreter(interpreter)
     config = {"setup": setup, "stmt": stmt, "samples": samples, "budget": budget,
@@ -522,7 +522,7 @@ def race(stmt: str, setup: str = "", *, samples: int = 200, budget: float = 1.5,
     seconds.  ``startup`` also measures start-up time (median of 3 runs of ``pass``).
     ``jit`` (e.g. "off") is passed to PyPy interpreters only.  The speedup is the first
     interpreter's steady-state median over the second's.  A failing child raises
-    :class:`helpers.run.ChildError` with the child's traceback as its message.
+    :class:`helpers.runner.ChildError` with the child's traceback as its message.
     """
     __tracebackhide__ = True
     keys = _keys(interpreters)
@@ -549,7 +549,7 @@ class RaceResult:
     interpreter; ``speedup`` first interpreter's steady median / second's, with ``ci``
     its bootstrap 95% interval (None with a single interpreter); ``warnings``;
     ``results`` the harness's JSON per interpreter; ``warmups`` the :class:`Warmup`
-    per interpreter; ``runs`` the :class:`helpers.run.RunResult` per interpreter;
+    per interpreter; ``runs`` the :class:`helpers.runner.RunResult` per interpreter;
     ``stdout`` what each child printed; ``figure`` the warm-up plot (built on first use).
     """
 

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import harness
 from helpers.harness import measure
-from helpers.run import ChildError
+from helpers.runner import ChildError
 from helpers.timing import HARNESS, race, run_harness
 
 INTERPRETERS = ["cpython", pytest.param("pypy", marks=pytest.mark.pypy)]

@@ -3,7 +3,7 @@
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from helpers.run import ChildError
+from helpers.runner import ChildError
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import interpreters
-from helpers.run import ChildError, ChildTimeout, RunResult, run
+from helpers.runner import ChildError, ChildTimeout, RunResult, run
 
 INTERPRETERS = ["cpython", pytest.param("pypy", marks=pytest.mark.pypy)]
 
@@ -70,7 +70,7 @@ def test_peak_rss_is_the_childs_own_not_the_parents(tmp_path):
     # still see a small child as small, and a big child as big.
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent("""
-        from helpers.run import run
+        from helpers.runner import run
         ballast = bytearray(300 * 2**20)
         for i in range(0, len(ballast), 4096):
             ballast[i] = 1
@@ -145,7 +145,7 @@ def test_snippet_that_raises_shows_the_childs_traceback(which):
     msg = str(info.value)
     assert "ValueError" in msg and "forty-two" in msg
     assert 'parse("forty-two")' in msg and "return int(text)" in msg  # the child's own lines
-    assert "helpers/run.py" not in msg
+    assert "helpers/runner.py" not in msg
     assert info.value.result.returncode == 1
 
 
@@ -289,3 +289,12 @@ def test_code_and_script_are_exclusive(tmp_path):
         run("pass", script=tmp_path / "x.py")
     with pytest.raises(FileNotFoundError, match="no script"):
         run(script=tmp_path / "missing.py", interpreter="cpython")
+
+
+def test_helpers_run_stays_the_function_after_submodules_load():
+    import helpers
+    import helpers.magics  # noqa: F401  (imports the runner module)
+    import helpers.timing  # noqa: F401
+
+    assert callable(helpers.run)
+    assert helpers.run("print(7)", interpreter="cpython").stdout == "7\n"
