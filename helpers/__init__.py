@@ -25,6 +25,17 @@ _EXPORTS = {
     "race": "timing",
     "RaceResult": "timing",
     "startup_time": "timing",
+    "capture_pypylog": "pypylog",
+    "parse_pypylog": "pypylog",
+    "PypyLog": "pypylog",
+    "PypylogError": "pypylog",
+    "where_time_goes": "wheretime",
+    "WhereTime": "wheretime",
+    "profile": "profiling",
+    "profile_both": "profiling",
+    "Profile": "profiling",
+    "ProfileComparison": "profiling",
+    "ProfileError": "profiling",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -176,8 +176,11 @@ def measure(setup, stmt, samples, budget, number=None, timer=time.perf_counter,
     Every sample is kept, in order, as seconds per execution of stmt.
 
     With ``number=None`` the first samples calibrate: the first is a single
-    execution, and each next one doubles the count (1, 2, 4, ...) until a sample
-    lasts at least ``target`` seconds; that count is ``number`` from then on.  The
+    execution, and each next one doubles the count (1, 2, 4, ...) until that many
+    executions at the fastest time per execution seen so far last at least ``target``
+    seconds; that count is ``number`` from then on (judging by the fastest, one slow
+    sample, a JIT compiling or another program running, cannot end calibration with a
+    count far too small).  The
     calibration samples are ordinary samples, so a JIT's first, slow executions are in
     the series with the finest resolution (the very first execution is a sample of
     its own), while the timer's own overhead, which would dominate single executions
@@ -213,7 +216,7 @@ def measure(setup, stmt, samples, budget, number=None, timer=time.perf_counter,
         number = 1
         while True:
             t0, t1 = sample(number)
-            if t1 - t0 >= target or len(times) >= samples or t1 >= deadline:
+            if number * min(times) >= target or len(times) >= samples or t1 >= deadline:
                 break
             number *= 2
         calibration_samples = len(times)

@@ -1,4 +1,5 @@
-"""Cell magics for live coding: ``%%race`` and ``%%pypy``. Thin front ends over the library.
+"""Cell magics for live coding: ``%%race``, ``%%pypy``, ``%%pypylog`` and ``%%vmprof``. Thin
+front ends over the library.
 
     %load_ext helpers
 
@@ -80,6 +81,69 @@ class CourseMagics(Magics):
                 f"peak RSS {result.peak_rss_text}]"
             )
         result.check()
+
+    @magic_arguments()
+    @argument("categories", nargs="?", default=None,
+              help="PYPYLOG categories (comma-separated prefixes, e.g. jit-log-opt,gc-minor): "
+                   "show a summary of that log; without them, show where the time goes")
+    @argument("--timeout", "-t", type=float, default=60.0, help="seconds before the run is killed")
+    @argument("--jit", default=None, help="PyPy --jit options, e.g. threshold=200")
+    @argument("--nursery", default=None,
+              help="PYPY_GC_NURSERY for the run, e.g. 1M (small nursery: minor GCs show up)")
+    @argument("--keep", default=None, help="save the log to this path")
+    @argument("--top", type=int, default=8, help="how many hottest loops to show")
+    @argument("-o", "--output", action="store_true", help="return the result object")
+    @cell_magic
+    def pypylog(self, line, cell):
+        """Run the cell once on PyPy with PYPYLOG on; show where the time goes (tracing, backend,
+        GC, the rest, hottest loops), or with categories a summary of the log they give."""
+        __tracebackhide__ = True
+        from .pypylog import capture
+        from .wheretime import where_time_goes
+
+        args = parse_argstring(self.pypylog, line)
+        env = {"PYPY_GC_NURSERY": args.nursery} if args.nursery else None
+        options = dict(env=env, jit=args.jit, timeout=args.timeout, keep=args.keep)
+        if args.categories:
+            result = capture(cell, categories=_unquote(args.categories), **options)
+            out = result.run.stdout
+        else:
+            result = where_time_goes(cell, top=args.top, **options)
+            out = result.stdout
+        sys.stdout.write(out)
+        if args.output:
+            return result
+        display(result)
+
+    @magic_arguments()
+    @argument("--cpython", action="store_true", help="profile on CPython instead of PyPy")
+    @argument("--both", action="store_true", help="profile on CPython and on PyPy, side by side")
+    @argument("--min-samples", type=int, default=None,
+              help="repeat the cell in one process until this many samples (0: never)")
+    @argument("--lines", action="store_true", help="also record lines (CPython only)")
+    @argument("--timeout", "-t", type=float, default=120.0, help="seconds before the run is killed")
+    @argument("--keep", default=None, help="save the raw profile to this path")
+    @argument("-o", "--output", action="store_true", help="return the Profile object")
+    @cell_magic
+    def vmprof(self, line, cell):
+        """Run the cell as a script under vmprof (on PyPy unless --cpython); show the flame graph
+        and the functions by self time."""
+        __tracebackhide__ = True
+        from .profiling import profile, profile_both
+
+        args = parse_argstring(self.vmprof, line)
+        options = dict(lines=args.lines, timeout=args.timeout)
+        if args.min_samples is not None:
+            options["min_samples"] = args.min_samples
+        if args.both:
+            result = profile_both(cell, **options)
+        else:
+            result = profile(cell, interpreter="cpython" if args.cpython else "pypy",
+                             keep=args.keep, **options)
+            sys.stdout.write(result.stdout)
+        if args.output:
+            return result
+        display(result)
 
 
 def register(ipython) -> None:
