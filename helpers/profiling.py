@@ -1,0 +1,675 @@
+"""Profile a program with vmprof on PyPy or CPython, read the profile on CPython, show it.
+
+    >>> prof = helpers.profile("examples/wordfreq.py")           # on PyPy, a script
+    >>> prof = helpers.profile(code, interpreter="cpython")       # a snippet, on CPython
+    >>> prof.table()          # functions by self and total share, with file:line
+    >>> prof                  # in a notebook: headline, flame graph (SVG, hover titles), table
+    >>> prof.figure           # the same flame graph as a static matplotlib figure
+    >>> helpers.profile_both(code)    # CPython and PyPy side by side
+
+How it works: a small driver (stdlib plus vmprof, Python 3.9-compatible) runs in the chosen
+interpreter's venv. It opens the profile file in a private temp dir, calls
+``vmprof.enable(..., native=False)`` (no native stacks, hence no libunwind), runs the program with
+``exec`` ``repeat`` times in one process (what repeated runs print is dropped), and writes how
+long each run took. The profile is then
+read here, on CPython, with ``vmprof.read_profile`` and the temp dir is removed (``keep=`` copies
+the raw profile out first, e.g. for ``vmprofshow``).
+
+vmprof samples the stack on a timer; on the course's machines that tops out at a few hundred
+samples a second, fewer on PyPy. A profile with fewer than ``min_samples`` samples is redone once,
+with the program repeated in the same process often enough to collect them, and says so in its
+warnings. Shares are then good to about ``1/sqrt(samples)``.
+
+Line profiling (``lines=True``) works on CPython only: PyPy's vmprof records functions, not lines,
+so on PyPy the profile says so instead of showing a table of zeros.
+
+The tree is rooted at the program's module level: the driver's own frames and ``runpy``'s are cut
+off. Counts are vmprof's: on CPython 0.6.0 writes a timestamp with each sample and the reader
+weights a sample by the timer periods it stands for; PyPy's samples all weigh 1. Shares are
+fractions of the total weight either way.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+import shutil
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+__all__ = [
+    "profile",
+    "profile_both",
+    "read_profile",
+    "Profile",
+    "ProfileComparison",
+    "ProfileError",
+    "EmptyProfile",
+    "Frame",
+    "LINES_UNSUPPORTED",
+]
+
+MIN_SAMPLES = 200  # fewer than this: redo the run, repeated
+MAX_SECONDS = 20.0  # ... but never plan a redo longer than this
+PERIOD = 0.00099  # vmprof's default sampling period (s); the timer delivers fewer
+ENTRY = "_course_profiled_program"  # the driver's function that runs the program
+
+LINES_UNSUPPORTED = (
+    "line profiling is not available on PyPy: its vmprof records which functions were running, "
+    "not which lines. Profile on CPython with lines=True to see lines, or split the hot function "
+    "into smaller ones."
+)
+
+# Runs INSIDE the child (PyPy 3.9 or CPython): stdlib and vmprof only, Python 3.9-compatible.
+DRIVER = r'''
+import json, os, sys, time, types
+
+
+def _course_profiled_program(code, target, done):
+    # What runpy.run_path does for a .py file, minus runpy's own frames in the profile.
+    module = types.ModuleType("__main__")
+    module.__file__, module.__cached__, module.__spec__, module.__loader__ = target, None, None, None
+    done.append(module)  # alive until vmprof.disable(), which names the code it sampled
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = module
+    try:
+        exec(code, module.__dict__)
+    finally:
+        sys.modules["__main__"] = saved
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        cfg = json.load(f)
+    try:
+        import vmprof
+    except ImportError:
+        sys.stderr.write("vmprof is not installed for %s (%s): install it into that "
+                         "interpreter's venv (`./course setup` does).\n"
+                         % (sys.executable, sys.version.split()[0]))
+        sys.exit(3)
+    is_pypy = "__pypy__" in sys.builtin_module_names
+    lines = bool(cfg["lines"]) and not is_pypy
+    target = cfg["target"]
+    with open(target, "rb") as f:
+        code = compile(f.read(), target, "exec", dont_inherit=True)
+    sys.argv = [target] + list(cfg["args"])
+    sys.path[0] = os.path.dirname(target)
+    fd = os.open(cfg["profile"], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    kwargs = dict(memory=False, lines=lines, native=False)
+    if is_pypy:
+        kwargs["warn"] = False
+    times, failed, stdout, done = [], None, sys.stdout, []
+    devnull = open(os.devnull, "w")
+    vmprof.enable(fd, float(cfg["period"]), **kwargs)
+    try:
+        for i in range(int(cfg["repeat"])):
+            if i == 1:
+                sys.stdout.flush()
+                sys.stdout = devnull  # what repeated runs print is dropped
+            start = time.perf_counter()
+            try:
+                _course_profiled_program(code, target, done)
+            except SystemExit as exc:
+                status = exc.code
+                if status not in (None, 0):
+                    failed = exc
+            times.append(time.perf_counter() - start)
+            if failed is not None:
+                break
+    finally:
+        sys.stdout = stdout
+        vmprof.disable()
+        os.close(fd)
+        with open(cfg["meta"], "w") as f:
+            json.dump({"times": times, "lines": lines, "pypy": is_pypy}, f)
+    if failed is not None:
+        raise failed
+
+
+main()
+'''
+
+
+class ProfileError(ValueError):
+    """A profile could not be made or read; the message says why and what to do."""
+
+
+class EmptyProfile(ProfileError):
+    """The profile holds no samples: the program ended before the timer fired."""
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Frame:
+    """One node of the call tree: a function called along one path.
+
+    ``count`` is the (weighted) samples with this frame on the stack, ``self_count`` those with it
+    on top; ``lines`` maps line numbers to samples (CPython with ``lines=True`` only).
+    """
+
+    name: str  # function name
+    file: str
+    line: int
+    kind: str  # "py" for Python code, else vmprof's tag ("n" native, ...)
+    count: float
+    self_count: float
+    children: list = field(default_factory=list)
+    lines: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple:
+        return (self.name, self.file, self.line)
+
+    @property
+    def where(self) -> str:
+        return f"{_short(self.file)}:{self.line}" if self.file else ""
+
+    def walk(self, depth: int = 0):
+        yield self, depth
+        for child in self.children:
+            yield from child.walk(depth + 1)
+
+
+def _split_name(raw: str) -> tuple:
+    """vmprof's 'py:func:line:file' into (kind, func, line, file); anything else kept whole."""
+    parts = str(raw).split(":", 3)
+    if len(parts) == 4 and parts[2].isdigit():
+        return parts[0], parts[1], int(parts[2]), parts[3]
+    return "?", str(raw), 0, ""
+
+
+def _short(path: str) -> str:
+    """A file name short enough for a table: the name, with its folder for __init__/__main__."""
+    if not path or path.startswith("<"):
+        return path
+    p = Path(path)
+    if p.name in ("__init__.py", "__main__.py") and p.parent.name:
+        return f"{p.parent.name}/{p.name}"
+    return p.name
+
+
+def _convert(node) -> Frame:
+    kind, name, line, file = _split_name(node.name)
+    children = sorted((_convert(c) for c in node.children.values()),
+                      key=lambda f: (-f.count, f.name))
+    count = float(node.count)
+    own = count - sum(c.count for c in children)
+    return Frame(name=name, file=file, line=line, kind=kind, count=count,
+                 self_count=max(own, 0.0), children=children,
+                 lines={int(k): float(v) for k, v in node.lines.items()})
+
+
+def _is_runpy(frame: Frame) -> bool:
+    return frame.file.endswith(("runpy.py", "<frozen runpy>"))
+
+
+def _program_root(tree: Frame) -> Optional[Frame]:
+    """The program's module level, below the driver's entry function and runpy's frames."""
+    for frame, _ in tree.walk():
+        if frame.name == ENTRY:
+            below = list(frame.children)
+            while len(below) == 1 and _is_runpy(below[0]):
+                below = below[0].children
+            if not below:
+                return None
+            if len(below) == 1:
+                return below[0]
+            total = sum(c.count for c in below)
+            return Frame("<program>", "", 0, "?", total, 0.0, below)
+    return None
+
+
+def read_profile(path, *, target: Optional[str] = None) -> tuple:
+    """Read a vmprof profile file on CPython; return ``(stats, tree)``.
+
+    ``tree`` is a :class:`Frame`: the program's module level when the profile was written by
+    :func:`profile`'s driver, else vmprof's own root (its ``get_tree()``). Raises
+    :class:`ProfileError` for a missing, empty or corrupt file.
+    """
+    import vmprof
+    from vmprof.stats import EmptyProfileFile
+
+    path = Path(path)
+    if not path.is_file():
+        raise ProfileError(f"no profile file at {path}")
+    if path.stat().st_size == 0:
+        raise ProfileError(
+            f"the profile file {path} is empty: the program wrote no profile (did it crash, or "
+            "call os._exit() before vmprof could finish?)")
+    try:
+        stats = vmprof.read_profile(str(path))
+        raw = stats.get_tree()
+    except EmptyProfileFile:
+        raise EmptyProfile(
+            f"the profile {path} holds no samples: the program ran too briefly to be sampled "
+            "(make it run for a second or more)") from None
+    except Exception as exc:  # the reader raises OSError, struct.error, NotImplementedError...
+        raise ProfileError(
+            f"{path} is not a readable vmprof profile ({type(exc).__name__}: {exc}); was it "
+            "cut short, or written by something else?") from None
+    tree = _convert(raw)
+    root = _program_root(tree)
+    if root is not None:
+        if root.name != "<program>":
+            # runpy exec()s the module's code, so this is the module level; vmprof on CPython
+            # can label it with the name of a freed code object that had the same address.
+            root.name, root.file, root.line = "<module>", target or root.file, 1
+        tree = root
+    return stats, tree
+
+
+def function_table(tree: Frame, total: Optional[float] = None):
+    """Functions by self share: one row per function (summed over every path it was called on).
+
+    Self = samples with the function on top of the stack; total = samples with it anywhere on the
+    stack (counted once per sample, so recursion does not inflate it).
+    """
+    import pandas as pd
+
+    total = float(total or tree.count) or 1.0
+    rows: dict = {}
+
+    def visit(frame: Frame, open_keys: frozenset):
+        row = rows.setdefault(frame.key, {"function": frame.name, "where": frame.where,
+                                          "file": frame.file, "line": frame.line,
+                                          "self": 0.0, "total": 0.0})
+        row["self"] += frame.self_count
+        if frame.key not in open_keys:
+            row["total"] += frame.count
+        inner = open_keys | {frame.key}
+        for child in frame.children:
+            visit(child, inner)
+
+    visit(tree, frozenset())
+    df = pd.DataFrame(list(rows.values()),
+                      columns=["function", "where", "file", "line", "self", "total"])
+    df["self %"] = 100 * df["self"] / total
+    df["total %"] = 100 * df["total"] / total
+    df = df.rename(columns={"self": "self samples", "total": "total samples"})
+    df = df.sort_values(["self %", "total %"], ascending=False, kind="stable")
+    return df.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _is_script(value) -> bool:
+    if isinstance(value, os.PathLike):
+        return True
+    text = str(value)
+    return "\n" not in text and text.endswith(".py") and Path(text).is_file()
+
+
+def _once(target: Path, interp, *, args, repeat, lines, period, timeout, env, jit, cwd, keep,
+          allow_empty=False):
+    from .runner import private_tmpdir, run
+
+    with private_tmpdir() as tmp:
+        prof, meta, cfg, driver = (tmp / "program.prof", tmp / "meta.json", tmp / "config.json",
+                                   tmp / "vmprof_driver.py")
+        driver.write_text(DRIVER, encoding="utf-8")
+        cfg.write_text(json.dumps({
+            "target": str(target), "args": [str(a) for a in args], "repeat": int(repeat),
+            "lines": bool(lines), "period": float(period), "profile": str(prof),
+            "meta": str(meta)}), encoding="utf-8")
+        result = run(script=driver, args=[cfg], interpreter=interp, timeout=timeout, env=env,
+                     jit=jit if interp.name == "pypy" else None, cwd=cwd)
+        if not meta.exists():
+            raise ProfileError(
+                f"{interp.label} exited with status 0 but the profile was not finished: did the "
+                "program call os._exit()? Let it end normally (or with sys.exit()).")
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        if keep is not None:
+            Path(keep).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(prof, keep)
+        try:
+            stats, tree = read_profile(prof, target=str(target))
+        except EmptyProfile:
+            if not allow_empty:
+                raise
+            stats = tree = None
+    return stats, tree, info, result
+
+
+def profile(stmt_or_script=None, interpreter="pypy", *, script=None, args=(),
+            repeat: int = 1, min_samples: int = MIN_SAMPLES, max_seconds: float = MAX_SECONDS,
+            lines: bool = False, period: float = PERIOD, timeout: Optional[float] = 120.0,
+            env: Optional[dict] = None, jit: Optional[str] = None, cwd=None,
+            keep=None) -> "Profile":
+    """Profile a snippet or a script under vmprof in ``interpreter`` ("pypy" or "cpython").
+
+    ``stmt_or_script`` is code, or the path of a ``.py`` file (a ``Path``, or a string naming an
+    existing ``.py`` file); ``script=`` says it explicitly. ``args`` become the script's
+    ``sys.argv[1:]``. The program runs ``repeat`` times in one process; if that yields fewer than
+    ``min_samples`` samples it is run once more, repeated enough times to collect them (at most
+    about ``max_seconds``; ``min_samples=0`` turns this off), and a warning says so.
+    ``lines=True`` also records lines, on CPython only. ``keep`` is a path to copy the raw
+    profile to (for ``vmprofshow``). A failing program raises
+    :class:`helpers.runner.ChildError` with its traceback.
+    """
+    __tracebackhide__ = True
+    from .interpreters import get_interpreter
+    from .runner import private_tmpdir
+
+    if script is not None and stmt_or_script is not None:
+        raise TypeError("profile() takes code or script=, not both")
+    if script is None and stmt_or_script is None:
+        raise TypeError("profile() needs code or a script to run")
+    if repeat < 1:
+        raise ValueError("repeat must be at least 1")
+    interp = get_interpreter(interpreter)
+    options = dict(args=args, lines=lines, period=period, timeout=timeout, env=env, jit=jit,
+                   cwd=cwd, keep=keep)
+    with private_tmpdir() as tmp:
+        if script is None and not _is_script(stmt_or_script):
+            target, label = tmp / "snippet.py", None
+            target.write_text(str(stmt_or_script), encoding="utf-8")
+        else:
+            target = Path(script if script is not None else stmt_or_script).resolve()
+            if not target.is_file():
+                raise FileNotFoundError(f"no script at {target}")
+            label = target.name
+        stats, tree, info, result = _once(target, interp, repeat=repeat,
+                                          allow_empty=bool(min_samples), **options)
+        warnings = []
+        first = 0 if stats is None else _n_samples(stats)
+        first_seconds = sum(info["times"])
+        got, reran = first, False
+        # At most two more attempts, each planned from what the last one measured.
+        for attempt in (1, 2):
+            if not min_samples or got >= min_samples or not info["times"]:
+                break
+            seconds = sum(info["times"])
+            per_run = max(seconds / len(info["times"]), 1e-6)
+            # With no samples at all, assume the ~250 per second these machines top out at.
+            rate = got / seconds if got and seconds > 0 else 250.0
+            want = min_samples * 1.25 / rate
+            more = max(repeat + 1, math.ceil(want / per_run))
+            more = min(more, max(repeat + 1, int(max_seconds / per_run)))
+            stats, tree, info, result = _once(target, interp, repeat=more,
+                                              allow_empty=attempt == 1, **options)
+            got = 0 if stats is None else _n_samples(stats)
+            repeat, reran = more, True
+        if reran:
+            what = (f"only {first} samples in {first_seconds:.2f} s" if first
+                    else f"no samples ({first_seconds:.3f} s)")
+            warnings.append(f"the first run gave {what}, so the program was run {repeat} times "
+                            "in one process to collect more")
+        if _n_samples(stats) < min_samples:
+            warnings.append(
+                f"only {_n_samples(stats)} samples: the shares are rough. Make the program run "
+                "longer (more data, or more repetitions).")
+    if lines and interp.name == "pypy":
+        warnings.append(LINES_UNSUPPORTED)
+    return Profile(tree=tree, stats=stats, interpreter=interp, run=result, repeat=repeat,
+                   times=list(info["times"]), lines=bool(info.get("lines")),
+                   warnings=warnings, label=label or "snippet", kept=keep)
+
+
+def _n_samples(stats) -> int:
+    return int(getattr(stats, "n_samples", len(stats.profiles)))
+
+
+def profile_both(stmt_or_script=None, *, interpreters=("cpython", "pypy"),
+                 **kwargs) -> "ProfileComparison":
+    """Profile the same program on each interpreter (CPython and PyPy); compare the spread."""
+    __tracebackhide__ = True
+    profiles = [profile(stmt_or_script, interpreter=i, **kwargs) for i in interpreters]
+    return ProfileComparison(profiles)
+
+
+# ----------------------------------------------------------------------------- the result
+
+
+@dataclass
+class Profile:
+    """What :func:`profile` recorded. Display it, or use its parts.
+
+    ``tree`` the call tree (:class:`Frame`, rooted at the program's module level); ``stats``
+    vmprof's own Stats object; ``samples`` how many stack samples, ``seconds`` how long the
+    profiled runs took, ``rate`` samples per second; ``repeat`` runs in one process, ``times``
+    each run's seconds; ``run`` the child's :class:`helpers.runner.RunResult` (``.stdout`` is what
+    the program printed); ``warnings``.
+    """
+
+    tree: Frame
+    stats: object
+    interpreter: object
+    run: object
+    repeat: int
+    times: list
+    lines: bool
+    warnings: list
+    label: str = "snippet"
+    kept: object = None
+    _figure: object = field(default=None, repr=False)
+
+    @property
+    def samples(self) -> int:
+        return _n_samples(self.stats)
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(self.times))
+
+    @property
+    def rate(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def stdout(self) -> str:
+        return self.run.stdout
+
+    @property
+    def who(self) -> str:
+        return self.interpreter.short if hasattr(self.interpreter, "short") else str(
+            self.interpreter.implementation)
+
+    def table(self, n: Optional[int] = None, *, full: bool = False):
+        """Functions by self share (then total share). ``full`` keeps the raw count columns."""
+        df = function_table(self.tree)
+        if not full:
+            df = df[["function", "where", "self %", "total %"]]
+        return df.head(n) if n else df
+
+    def top(self, n: int = 1) -> list:
+        """The names of the ``n`` functions with the largest self share."""
+        return list(self.table(n)["function"])
+
+    def share(self, function: str, kind: str = "self") -> float:
+        """Self (or total) share of a function, in percent (0 if it was never sampled)."""
+        df = self.table(full=True)
+        rows = df[df["function"] == function]
+        return float(rows[f"{kind} %"].sum()) if kind == "self" else float(
+            rows[f"{kind} %"].max() if len(rows) else 0.0)
+
+    def line_table(self, function: str):
+        """Samples per line of ``function`` (CPython profiles made with ``lines=True``)."""
+        import pandas as pd
+
+        if self.interpreter.name == "pypy":
+            raise ProfileError(LINES_UNSUPPORTED)
+        if not self.lines:
+            raise ProfileError("this profile has no line data: profile with lines=True")
+        counts: dict = {}
+        for frame, _ in self.tree.walk():
+            if frame.name == function:
+                for line, c in frame.lines.items():
+                    counts[line] = counts.get(line, 0.0) + c
+        if not counts:
+            raise ProfileError(f"no line samples for {function!r} in this profile")
+        total = self.tree.count or 1.0
+        df = pd.DataFrame(sorted(counts.items()), columns=["line", "samples"])
+        df["share %"] = 100 * df["samples"] / total
+        return df.set_index("line")
+
+    # -- text
+
+    def headline(self) -> str:
+        return (f"{self.label} on {self.interpreter.label}: {self.samples:,} samples in "
+                f"{self.seconds:.2f} s ({self.rate:.0f} per second)"
+                + (f", {self.repeat} runs in one process" if self.repeat > 1 else "")
+                + f"; shares good to about ±{100 / math.sqrt(max(self.samples, 1)):.0f} points.")
+
+    def __str__(self) -> str:
+        lines = [self.headline()]
+        for _, row in self.table(10).iterrows():
+            lines.append(f"  {row['self %']:5.1f}% self {row['total %']:5.1f}% total  "
+                         f"{row['function']}  {row['where']}")
+        lines += [f"Warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    # -- pictures
+
+    def svg(self, **kwargs) -> str:
+        """The flame graph (root on top) as self-contained SVG, with hover titles."""
+        from .plots import flame_svg
+
+        return flame_svg(self.tree, **kwargs)
+
+    @property
+    def figure(self):
+        """The flame graph as a static matplotlib figure (built on first use)."""
+        if self._figure is None:
+            from .plots import flame_figure
+
+            self._figure = flame_figure(self.tree, title=f"{self.label} on {self.who}")
+        return self._figure
+
+    def png(self, dpi: int = 100) -> bytes:
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        return buf.getvalue()
+
+    def _table_html(self, n: int = 15) -> str:
+        return _format_table(self.table(n)).to_html(escape=True, index=False)
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p><b>{html.escape(self.headline())}</b></p>", _warnings_html(self.warnings),
+                 self.svg(), self._table_html()]
+        return "<div>" + "\n".join(p for p in parts if p) + "</div>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # Frontends that show HTML get the SVG flame graph (hover titles); others the picture.
+        return {"text/plain": str(self), "text/html": self._repr_html_(),
+                "image/png": base64.b64encode(self.png()).decode("ascii")}
+
+    def to_html(self, path=None, *, title: Optional[str] = None) -> str:
+        """A self-contained HTML report (no scripts, no network). Written to ``path`` if given."""
+        title = title or f"vmprof profile: {self.label} on {self.who}"
+        warn = _warnings_html(self.warnings)
+        out = html.escape(self.run.stdout[-4000:]) if self.run.stdout.strip() else ""
+        doc = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 15px; }}
+td, th {{ padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
+td:nth-child(n+3), th:nth-child(n+3) {{ text-align: right; }}
+pre {{ background: #f6f6f6; padding: .8em; max-height: 20em; overflow: auto; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p><b>{html.escape(self.headline())}</b></p>
+{warn}
+<h2>Flame graph</h2>
+<p>Each bar is a function; its width is its share of the samples, and the functions it called
+are drawn below it. Hover over a bar for its figures.</p>
+{self.svg()}
+<h2>Functions by self time</h2>
+<p><i>self</i>: samples in the function itself; <i>total</i>: samples with it anywhere on the
+stack (itself and what it called).</p>
+{_format_table(self.table(40)).to_html(escape=True, index=False)}
+{"<h2>What the program printed (the end)</h2><pre>" + out + "</pre>" if out else ""}
+<p style="color:#666">Made with vmprof ({html.escape(self.interpreter.label)}), read with
+vmprof.read_profile.</p>
+</body></html>
+"""
+        if path is not None:
+            Path(path).write_text(doc, encoding="utf-8")
+        return doc
+
+
+def _format_table(df):
+    out = df.copy()
+    for col in ("self %", "total %"):
+        if col in out:
+            out[col] = out[col].map(lambda v: f"{v:.1f}")
+    return out
+
+
+def _warnings_html(warnings) -> str:
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    return f"<p style='color:#b42318'><b>Warnings</b></p><ul>{items}</ul>"
+
+
+@dataclass
+class ProfileComparison:
+    """The same program profiled on several interpreters; ``table`` compares self shares."""
+
+    profiles: list
+    _figure: object = field(default=None, repr=False)
+
+    def table(self, n: int = 10):
+        """Self share (%) per function and interpreter: the union of each one's top ``n``."""
+        import pandas as pd
+
+        cols = {}
+        keep = []
+        for p in self.profiles:
+            t = p.table(full=True)
+            t = t.assign(key=t["function"] + "  " + t["where"])
+            s = t.groupby("key", sort=False)["self %"].sum()
+            cols[p.who] = s
+            keep += [k for k in s.sort_values(ascending=False).index[:n] if k not in keep]
+        df = pd.DataFrame(cols).reindex(keep).fillna(0.0)
+        df.index.name = "self % (function  file:line)"
+        return df.sort_values(list(cols)[-1], ascending=False)
+
+    @property
+    def figure(self):
+        if self._figure is None:
+            from .plots import profile_comparison_figure
+
+            self._figure = profile_comparison_figure(self.table(8))
+        return self._figure
+
+    def __str__(self) -> str:
+        return "\n".join(p.headline() for p in self.profiles) + "\n" + self.table().round(1) \
+            .to_string()
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        parts = []
+        for p in self.profiles:
+            parts += [f"<h4>{html.escape(p.who)}</h4>",
+                      f"<p>{html.escape(p.headline())}</p>", _warnings_html(p.warnings),
+                      p.svg(max_depth=12)]
+        parts.append(self.table().round(1).to_html(escape=True))
+        return "<div>" + "\n".join(x for x in parts if x) + "</div>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        return {"text/plain": str(self), "text/html": self._repr_html_(),
+                "image/png": base64.b64encode(buf.getvalue()).decode("ascii")}
+
+
+def color_key(frame: Frame) -> int:
+    """A stable small number per function (for colours), independent of hash randomisation."""
+    return zlib.crc32(f"{frame.name}:{frame.file}".encode("utf-8", "replace"))

@@ -1,0 +1,250 @@
+"""helpers.profile: real vmprof profiles written by CPython and PyPy, read on CPython."""
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import helpers
+from helpers.profiling import (LINES_UNSUPPORTED, EmptyProfile, ProfileError, function_table,
+                               read_profile)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Time-bounded, so every interpreter gives enough samples; `hot` does about three times the work
+# of `warm` per round.
+PROGRAM = """
+import sys, time
+
+def hot(n):
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+def warm(n):
+    total = 0
+    for i in range(n):
+        total += i % 3
+    return total
+
+def main(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        hot(30000)
+        warm(10000)
+
+main(float(sys.argv[1]) if len(sys.argv) > 1 else 1.2)
+print("args:", sys.argv[1:])
+"""
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    path = tmp_path_factory.mktemp("prog") / "busy.py"
+    path.write_text(PROGRAM)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cpython_profile(program, tmp_path_factory):
+    kept = tmp_path_factory.mktemp("kept") / "cpython.prof"
+    return helpers.profile(program, interpreter="cpython", keep=kept), kept
+
+
+@pytest.fixture(scope="module")
+def pypy_profile(program, tmp_path_factory):
+    kept = tmp_path_factory.mktemp("kept") / "pypy.prof"
+    return helpers.profile(program, interpreter="pypy", keep=kept), kept
+
+
+def check_profile(prof, implementation):
+    assert prof.interpreter.implementation == implementation
+    assert prof.samples >= 100, prof
+    assert prof.rate > 20
+    table = prof.table(full=True)
+    assert list(prof.table().columns) == ["function", "where", "self %", "total %"]
+    assert prof.top(1) == ["hot"], table.head()
+    hot = table[table["function"] == "hot"].iloc[0]
+    assert hot["where"] == "busy.py:4"
+    assert hot["self %"] > 40
+    assert prof.share("main", "total") > 95  # everything runs under main()
+    assert table["self %"].sum() == pytest.approx(100, abs=0.5)
+    assert prof.tree.name == "<module>" and prof.tree.file.endswith("busy.py")
+    assert "args: []" in prof.stdout
+
+
+def test_cpython_profile(cpython_profile):
+    check_profile(cpython_profile[0], "CPython")
+
+
+@pytest.mark.pypy
+def test_pypy_profile_is_read_on_cpython(pypy_profile):
+    check_profile(pypy_profile[0], "PyPy")
+
+
+def vmprofshow_flat(path):
+    """vmprofshow's flat output: {(function, file, line): percent}."""
+    exe = Path(sys.executable).with_name("vmprofshow")
+    out = subprocess.run([str(exe), str(path), "flat"], capture_output=True, text=True,
+                         check=True).stdout
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    rows = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d.]+)% - (.*?):(.*):(\d+)$", line)
+        if m:
+            key = (m.group(2), m.group(3), int(m.group(4)))
+            rows[key] = rows.get(key, 0.0) + float(m.group(1))
+    return rows
+
+
+def agree_with_vmprofshow(prof, kept):
+    theirs = vmprofshow_flat(kept)
+    assert theirs, "vmprofshow printed nothing"
+    ranked = sorted(theirs.items(), key=lambda kv: -kv[1])
+    ours = prof.table(full=True)
+    ours = ours[ours["function"] != "<module>"]  # our root, which we name ourselves
+    ranked = [kv for kv in ranked if kv[0][0] != "<module>"]
+    assert ours.iloc[0]["function"] == ranked[0][0][0]
+    for _, row in ours.head(3).iterrows():
+        assert theirs[(row["function"], row["file"], row["line"])] == pytest.approx(
+            row["self %"], abs=1.5)
+
+
+def test_top_functions_agree_with_vmprofshow_cpython(cpython_profile):
+    agree_with_vmprofshow(*cpython_profile)
+
+
+@pytest.mark.pypy
+def test_top_functions_agree_with_vmprofshow_pypy(pypy_profile):
+    agree_with_vmprofshow(*pypy_profile)
+
+
+@pytest.mark.pypy
+def test_lines_on_pypy_are_reported_unavailable(program):
+    prof = helpers.profile(program, interpreter="pypy", lines=True, args=["0.3"], min_samples=0)
+    assert LINES_UNSUPPORTED in prof.warnings
+    with pytest.raises(ProfileError, match="not available on PyPy"):
+        prof.line_table("hot")
+
+
+def test_lines_on_cpython(program):
+    prof = helpers.profile(program, interpreter="cpython", lines=True, args=["0.5"],
+                           min_samples=0)
+    lines = prof.line_table("hot")
+    assert set(lines.index) <= set(range(4, 9)) and lines["samples"].sum() > 0
+
+
+@pytest.mark.parametrize("loops", [300_000, 100])  # a few samples; none at all
+def test_too_few_samples_repeats_the_program_and_says_so(loops):
+    code = f"total = 0\nfor i in range({loops}):\n    total += i % 7\n"
+    prof = helpers.profile(code, interpreter="cpython", min_samples=40)
+    assert prof.repeat > 1 and len(prof.times) == prof.repeat
+    assert any("times in one process" in w for w in prof.warnings), prof.warnings
+    assert prof.samples >= 20
+
+
+def test_snippet_and_failing_program():
+    with pytest.raises(helpers.ChildError, match="ZeroDivisionError"):
+        helpers.profile("1 / 0", interpreter="cpython", min_samples=0)
+
+
+def test_temp_files_are_removed(program, tmp_path, monkeypatch):
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    helpers.profile(program, interpreter="cpython", args=["0.2"], min_samples=0)
+    with pytest.raises(EmptyProfile, match="no samples"):  # too brief to be sampled
+        helpers.profile("x = sum(range(1000))", interpreter="cpython", min_samples=0)
+    with pytest.raises(helpers.ChildError):
+        helpers.profile("raise SystemExit(3)", interpreter="cpython")
+    assert list(private.iterdir()) == []
+
+
+def test_empty_and_corrupt_profiles_give_clear_errors(cpython_profile, tmp_path):
+    empty = tmp_path / "empty.prof"
+    empty.write_bytes(b"")
+    with pytest.raises(ProfileError, match="empty"):
+        read_profile(empty)
+    junk = tmp_path / "junk.prof"
+    junk.write_bytes(b"this is not a profile" * 20)
+    with pytest.raises(ProfileError, match="not a readable vmprof profile"):
+        read_profile(junk)
+    cut = tmp_path / "cut.prof"
+    data = cpython_profile[1].read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ProfileError):
+        read_profile(cut)
+    with pytest.raises(ProfileError, match="no profile file"):
+        read_profile(tmp_path / "missing.prof")
+
+
+def test_recursion_counts_total_once():
+    from helpers.profiling import Frame
+
+    leaf = Frame("f", "a.py", 1, "py", 2.0, 2.0)
+    mid = Frame("f", "a.py", 1, "py", 6.0, 4.0, [leaf])
+    root = Frame("<module>", "a.py", 1, "py", 10.0, 4.0, [mid])
+    table = function_table(root).set_index("function")
+    assert table.loc["f", "self %"] == pytest.approx(60)
+    assert table.loc["f", "total %"] == pytest.approx(60)  # not 80: nested f counted once
+
+
+EVIL = "<script>alert(1)</script>"
+
+
+def test_html_escapes_names_and_paths(tmp_path):
+    folder = tmp_path / EVIL.split("/")[0]  # a folder named '<script>alert(1)<'
+    folder.mkdir()
+    script = folder / "script>.py"  # so the path reads .../<script>alert(1)</script>.py
+    script.write_text(
+        "import time\n"
+        "def work():\n"
+        "    end = time.perf_counter() + 0.4\n"
+        "    while time.perf_counter() < end:\n"
+        "        sum(range(1000))\n"
+        f"work.__code__ = work.__code__.replace(co_name={EVIL!r})\n"
+        "work()\n")
+    prof = helpers.profile(script, interpreter="cpython", min_samples=0)
+    assert EVIL in set(prof.table()["function"])
+    assert EVIL in str(script)
+    for text in (prof.to_html(), prof._repr_html_(), prof.svg()):
+        assert "<script" not in text.lower()
+        assert "&lt;script&gt;" in text
+
+
+def test_cli_writes_an_offline_report(program, tmp_path):
+    out, kept = tmp_path / "report.html", tmp_path / "kept.prof"
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", "profile", str(program), "-o", str(out),
+         "--interpreter", "cpython", "--keep", str(kept), "--", "0.8", "--flag"],
+        capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "args: ['0.8', '--flag']" in proc.stdout
+    assert f"wrote {out}" in proc.stdout
+    text = out.read_text()
+    assert text.startswith("<!doctype html>") and "<svg" in text and "hot" in text
+    assert "<script" not in text and "http://" not in text.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text
+    assert kept.stat().st_size > 0
+
+
+def test_cli_reports_a_missing_script(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "helpers", "profile", str(tmp_path / "no.py")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1 and "no script at" in proc.stderr
+
+
+@pytest.mark.pypy
+def test_profile_both_shows_each_interpreter(program):
+    both = helpers.profile_both(program, args=["0.8"], min_samples=0)
+    assert [p.interpreter.name for p in both.profiles] == ["cpython", "pypy"]
+    table = both.table()
+    assert list(table.columns) == [p.who for p in both.profiles]
+    assert any(k.startswith("hot ") for k in table.index)
+    html = both._repr_html_()
+    assert html.count("<svg") == 2
+    assert both.figure is not None
