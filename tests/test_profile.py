@@ -110,7 +110,8 @@ def agree_with_vmprofshow(prof, kept):
     ranked = [kv for kv in ranked if kv[0][0] != "<module>"]
     assert ours.iloc[0]["function"] == ranked[0][0][0]
     for _, row in ours.head(3).iterrows():
-        assert theirs[(row["function"], row["file"], row["line"])] == pytest.approx(
+        # vmprofshow leaves out functions with (almost) no self time: count those as 0%
+        assert theirs.get((row["function"], row["file"], row["line"]), 0.0) == pytest.approx(
             row["self %"], abs=1.5)
 
 
