@@ -36,6 +36,9 @@ _EXPORTS = {
     "Profile": "profiling",
     "ProfileComparison": "profiling",
     "ProfileError": "profiling",
+    "trace": "traces",
+    "Traces": "traces",
+    "view_traces": "traces",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -3,6 +3,7 @@ arguments and calls the library.
 
     python -m helpers profile myscript.py -o profile.html                 # on PyPy
     python -m helpers profile myscript.py --interpreter cpython -- --size 10
+    python -m helpers traces myscript.py -o traces.html [--all] -- --size 10  # the JIT's traces
 
 Arguments after ``--`` go to the learner's script. Add a command by writing a ``_setup_<name>``
 function that fills its sub-parser and sets ``func`` (see ``_setup_profile``) and listing it in
@@ -60,7 +61,55 @@ def _run_profile(args, script_args) -> int:
     return 0
 
 
-COMMANDS = (_setup_profile,)
+def _setup_traces(sub) -> None:
+    p = sub.add_parser(
+        "traces", help="run a script on PyPy and write its JIT traces as a self-contained page",
+        description="Run a script once on PyPy with the JIT's traces logged (PYPYLOG), rank "
+                    "the loops and bridges by how often they ran and write an HTML page that "
+                    "opens offline: the loop list, and each loop mapped to the script's own "
+                    "lines with its operations. Arguments after -- are passed to the script.")
+    p.add_argument("script", nargs="?", help="the Python script to run on PyPy")
+    p.add_argument("-o", "--output", default="traces.html",
+                   help="where to write the page (default: %(default)s)")
+    p.add_argument("--top", type=int, default=10,
+                   help="how many of the most-run traces to show (default: %(default)s)")
+    p.add_argument("--all", action="store_true", help="show every loop and bridge")
+    p.add_argument("--jit", default=None, help="PyPy --jit options, e.g. threshold=200")
+    p.add_argument("--timeout", type=float, default=300.0,
+                   help="seconds before the run is killed (default: %(default)s)")
+    p.add_argument("--keep", metavar="LOG", default=None, help="also save the raw PYPYLOG here")
+    p.add_argument("--log", metavar="LOG", default=None,
+                   help="view this existing PYPYLOG instead of running a script")
+    p.set_defaults(func=_run_traces)
+
+
+def _run_traces(args, script_args) -> int:
+    from .traces import trace, view
+
+    if args.log is not None:
+        if args.script is not None:
+            print("error: give a script or --log, not both", file=sys.stderr)
+            return 2
+        result = view(args.log, top=args.top, all=args.all, title=f"PyPy traces: {args.log}")
+    elif args.script is None:
+        print("error: give the script to run (or --log LOG)", file=sys.stderr)
+        return 2
+    else:
+        result = trace(script=args.script, args=script_args, top=args.top, all=args.all,
+                       jit=args.jit, timeout=args.timeout, keep=args.keep)
+        if result.stdout:
+            sys.stdout.write(result.stdout)
+            if not result.stdout.endswith("\n"):
+                sys.stdout.write("\n")
+    print(result)
+    for warning in result.log.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    result.to_html(args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+COMMANDS = (_setup_profile, _setup_traces)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""Cell magics for live coding: ``%%race``, ``%%pypy``, ``%%pypylog`` and ``%%vmprof``. Thin
+"""Cell magics for live coding: ``%%race``, ``%%pypy``, ``%%pypylog``, ``%%vmprof`` and
+``%%jitview``. Thin
 front ends over the library.
 
     %load_ext helpers
@@ -141,6 +142,31 @@ class CourseMagics(Magics):
             result = profile(cell, interpreter="cpython" if args.cpython else "pypy",
                              keep=args.keep, **options)
             sys.stdout.write(result.stdout)
+        if args.output:
+            return result
+        display(result)
+
+    @magic_arguments()
+    @argument("--top", type=int, default=10, help="how many of the most-run traces to show")
+    @argument("--all", action="store_true", help="show every loop and bridge")
+    @argument("--timeout", "-t", type=float, default=60.0, help="seconds before the run is killed")
+    @argument("--jit", default=None, help="PyPy --jit options, e.g. threshold=200")
+    @argument("--keep", default=None, help="save the raw log to this path")
+    @argument("--html", default=None, help="also write the view as a standalone page here")
+    @argument("-o", "--output", action="store_true", help="return the Traces object")
+    @cell_magic
+    def jitview(self, line, cell):
+        """Run the cell once on PyPy and show the JIT's traces (loops and bridges by runs, each
+        mapped to the cell's lines with its operations)."""
+        __tracebackhide__ = True
+        from .traces import trace
+
+        args = parse_argstring(self.jitview, line)
+        result = trace(cell, top=args.top, all=args.all, timeout=args.timeout, jit=args.jit,
+                       keep=args.keep)
+        sys.stdout.write(result.stdout)
+        if args.html:
+            result.to_html(args.html)
         if args.output:
             return result
         display(result)

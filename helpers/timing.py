@@ -373,6 +373,36 @@ def bootstrap_ratio_ci(a, b, *, confidence: float = 0.95, n_boot: int = 2000,
     return RatioCI(ratio, float(min(lo, ratio)), float(max(hi, ratio)))
 
 
+def process_ratio_ci(groups_a, groups_b, *, confidence: float = 0.95, n_boot: int = 2000,
+                     seed: int = 0) -> RatioCI:
+    """Speedup across processes: the median of per-process medians of ``a`` over that of
+    ``b``, with a two-level bootstrap interval.
+
+    ``groups_a`` and ``groups_b`` are lists of steady-state sample arrays, one per process.
+    Each bootstrap round resamples whole processes, then samples within each chosen process,
+    so the interval covers the variation between processes (start-up layout, machine load)
+    that one process's samples cannot show.
+    """
+    groups_a = [np.asarray(g, dtype=float) for g in groups_a]
+    groups_b = [np.asarray(g, dtype=float) for g in groups_b]
+    if not groups_a or not groups_b or any(g.size == 0 for g in groups_a + groups_b):
+        raise ValueError("every process needs at least one sample")
+    ratio = float(np.median([np.median(g) for g in groups_a]) /
+                  np.median([np.median(g) for g in groups_b]))
+    rng = np.random.default_rng(seed)
+
+    def medians_of_medians(groups):
+        # one row per bootstrap round: per-process medians of resampled processes
+        per_process = np.stack([_bootstrap_medians(g, n_boot, rng) for g in groups], axis=1)
+        chosen = rng.integers(0, len(groups), size=(n_boot, len(groups)))
+        return np.median(np.take_along_axis(per_process, chosen, axis=1), axis=1)
+
+    ma, mb = medians_of_medians(groups_a), medians_of_medians(groups_b)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(ma / mb, [alpha, 1 - alpha])
+    return RatioCI(ratio, float(min(lo, ratio)), float(max(hi, ratio)))
+
+
 def _bootstrap_medians(x: np.ndarray, n_boot: int, rng) -> np.ndarray:
     rows = max(1, 2_000_000 // x.size)  # bounded memory for long series
     out = []
@@ -514,7 +544,8 @@ def run_harness(stmt: str, setup: str = "", *, interpreter="pypy", samples: int 
 def race(stmt: str, setup: str = "", *, samples: int = 200, budget: float = 1.5,
          number: Optional[int] = None, timeout: float = 60.0,
          interpreters=("cpython", "pypy"), startup: bool = True,
-         env: Optional[dict] = None, jit: Optional[str] = None) -> "RaceResult":
+         env: Optional[dict] = None, jit: Optional[str] = None,
+         processes: int = 1) -> "RaceResult":
     """Time ``stmt`` (after ``setup``) in each interpreter, one after the other.
 
     Each interpreter runs ``harness.py`` in a fresh process: setup once, then samples of
@@ -523,19 +554,35 @@ def race(stmt: str, setup: str = "", *, samples: int = 200, budget: float = 1.5,
     ``jit`` (e.g. "off") is passed to PyPy interpreters only.  The speedup is the first
     interpreter's steady-state median over the second's.  A failing child raises
     :class:`helpers.runner.ChildError` with the child's traceback as its message.
+
+    With one process per interpreter (the default) the confidence interval covers only the
+    noise within that process.  ``processes=N`` runs each interpreter N times, alternating
+    them, and takes the speedup and its interval across the processes
+    (:func:`process_ratio_ci`); tables and plots show the first process of each.
     """
     __tracebackhide__ = True
+    if processes < 1:
+        raise ValueError("processes must be at least 1")
     keys = _keys(interpreters)
-    results, procs, warmups, starts = {}, {}, {}, {}
-    for key, spec in zip(keys, interpreters):
-        results[key], procs[key] = run_harness(
-            stmt, setup, interpreter=spec, samples=samples, budget=budget, number=number,
-            timeout=timeout, env=env, jit=jit)
-        x = np.asarray(results[key]["samples"], dtype=float)
-        warmups[key] = classify_warmup(np.maximum(x, 1e-12), sample_runs(results[key]))
-        if startup:
+    pairs = list(zip(keys, interpreters))
+    runs = {key: [] for key in keys}  # per key: [(result, RunResult, Warmup)] per process
+    starts = {}
+    for p in range(processes):
+        for key, spec in (pairs if p % 2 == 0 else pairs[::-1]):
+            result, proc = run_harness(
+                stmt, setup, interpreter=spec, samples=samples, budget=budget,
+                number=number, timeout=timeout, env=env, jit=jit)
+            x = np.asarray(result["samples"], dtype=float)
+            runs[key].append((result, proc, classify_warmup(np.maximum(x, 1e-12),
+                                                            sample_runs(result))))
+    if startup:
+        for key, spec in pairs:
             starts[key] = startup_time(spec, repeat=3)
-    return RaceResult.build(stmt, results, procs, warmups, starts, jit=jit)
+    results = {key: runs[key][0][0] for key in keys}
+    procs = {key: runs[key][0][1] for key in keys}
+    warmups = {key: runs[key][0][2] for key in keys}
+    return RaceResult.build(stmt, results, procs, warmups, starts, jit=jit,
+                            processes=runs if processes > 1 else None)
 
 
 # ----------------------------------------------------------------------------- result
@@ -564,19 +611,34 @@ class RaceResult:
     runs: dict
     stdout: dict
     labels: dict
+    process_medians: dict = field(default_factory=dict)
     _figure: object = field(default=None, repr=False)
 
+    @property
+    def n_processes(self) -> int:
+        return max((len(v) for v in self.process_medians.values()), default=1)
+
     @classmethod
-    def build(cls, stmt, results, procs, warmups, starts, jit=None) -> "RaceResult":
+    def build(cls, stmt, results, procs, warmups, starts, jit=None,
+              processes=None) -> "RaceResult":
         df, summary = samples_frame(results, startup=starts, warmups=warmups)
         keys = list(results)
         labels = _labels(results, jit)
         speedup = ci = None
+        def steady(result, warmup):
+            return np.asarray(result["samples"])[warmup.window_start:]
+
+        process_medians = {}
+        if processes:
+            process_medians = {k: [float(w.median) for _, _, w in processes[k]] for k in keys}
         if len(keys) >= 2:
             a, b = keys[0], keys[1]
-            xa = np.asarray(results[a]["samples"])[warmups[a].window_start:]
-            xb = np.asarray(results[b]["samples"])[warmups[b].window_start:]
-            r = bootstrap_ratio_ci(xa, xb)
+            if processes:
+                r = process_ratio_ci([steady(res, w) for res, _, w in processes[a]],
+                                     [steady(res, w) for res, _, w in processes[b]])
+            else:
+                r = bootstrap_ratio_ci(steady(results[a], warmups[a]),
+                                       steady(results[b], warmups[b]))
             speedup, ci = r.ratio, (r.lo, r.hi)
         warnings = []
         for key in keys:
@@ -592,7 +654,8 @@ class RaceResult:
                 warnings.append(f"{labels[key]}: {dropped:,} bytes of output were dropped")
         return cls(stmt=stmt, df=df, summary=summary, speedup=speedup, ci=ci,
                    warnings=warnings, results=results, warmups=warmups, runs=procs,
-                   stdout={k: p.stdout for k, p in procs.items()}, labels=labels)
+                   stdout={k: p.stdout for k, p in procs.items()}, labels=labels,
+                   process_medians=process_medians)
 
     @property
     def figure(self):
@@ -622,10 +685,19 @@ class RaceResult:
                       "no steady state: treat with care")
         else:
             steady = "steady state"
+        if self.n_processes > 1:
+            across = f"across {self.n_processes} processes each"
+        else:
+            across = "within one process each"
         return (f"{b} is {_fmt_ratio(r)}× {what} than {a} "
-                f"(95% CI {_fmt_ratio(lo_)}–{_fmt_ratio(hi_)}×), {steady}; "
-                f"median {format_seconds(self.warmups[keys[1]].median)} vs "
-                f"{format_seconds(self.warmups[keys[0]].median)} per run.")
+                f"(95% CI {_fmt_ratio(lo_)}–{_fmt_ratio(hi_)}×, {across}), {steady}; "
+                f"median {format_seconds(self._median(keys[1]))} vs "
+                f"{format_seconds(self._median(keys[0]))} per run.")
+
+    def _median(self, key) -> float:
+        """The steady-state median the speedup uses: across processes when there are several."""
+        medians = self.process_medians.get(key)
+        return float(np.median(medians)) if medians else self.warmups[key].median
 
     def _line(self, key) -> str:
         w, res = self.warmups[key], self.results[key]
@@ -639,6 +711,10 @@ class RaceResult:
         text = (f"{self.labels[key]}: {how}; {format_seconds(w.median)} ± "
                 f"{w.rel_spread:.1%} (MAD), {w.count} of {w.n} samples, "
                 f"{res['number']:,} runs per sample")
+        medians = self.process_medians.get(key)
+        if medians and len(medians) > 1:
+            text += (f"; medians of its {len(medians)} processes "
+                     f"{format_seconds(min(medians))}–{format_seconds(max(medians))}")
         start = self.summary.loc[key, "startup_s"]
         if np.isfinite(start):
             text += f"; start-up {format_seconds(start)}"

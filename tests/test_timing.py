@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import timing
 from helpers.plots import warmup_figure
 from helpers.timing import (
     RaceResult,
@@ -291,6 +292,7 @@ def test_race_result_text_uses_measured_numbers():
     assert r.ci[0] <= r.speedup <= r.ci[1]
     text = str(r)
     assert text.startswith(f"PyPy is {r.speedup:#.3g}× faster than CPython (95% CI ")
+    assert "within one process each" in text
     assert "steady state" in text
     assert format_seconds(r.warmups["pypy"].median) in text
     assert isinstance(r.warmups["pypy"], Warmup)
@@ -337,3 +339,43 @@ def test_summary_survives_no_steady_state_in_the_figure():
     df, summary = samples_frame({"a": [1.0, 2.0, 3.0]})
     assert pd.isna(summary.loc["a", "warmup_samples"])
     warmup_figure(df, summary)
+
+
+# ----------------------------------------------------------------------------- processes
+
+def test_process_ratio_ci_covers_between_process_spread():
+    rng = np.random.default_rng(1)
+    # Each process has its own level (between-process spread ~10%) and tight noise inside.
+    levels_a = [1.0, 1.1, 0.9, 1.05, 0.95]
+    a = [lvl * (1 + 0.005 * rng.standard_normal(200)) for lvl in levels_a]
+    b = [0.1 * (1 + 0.005 * rng.standard_normal(200)) for _ in range(5)]
+    within = timing.bootstrap_ratio_ci(a[0], b[0])
+    across = timing.process_ratio_ci(a, b)
+    assert across.lo <= across.ratio <= across.hi
+    assert across.ratio == pytest.approx(10.0, rel=0.02)  # median of the five levels / 0.1
+    assert (across.hi - across.lo) > 5 * (within.hi - within.lo)
+    assert timing.process_ratio_ci(a, b) == across  # seeded: deterministic
+
+
+def test_process_ratio_ci_rejects_empty_processes():
+    with pytest.raises(ValueError):
+        timing.process_ratio_ci([[1.0]], [[]])
+    with pytest.raises(ValueError):
+        timing.process_ratio_ci([], [[1.0]])
+
+
+def test_race_rejects_zero_processes():
+    with pytest.raises(ValueError, match="processes"):
+        timing.race("pass", processes=0)
+
+
+@pytest.mark.pypy
+def test_race_across_processes_reports_each_process():
+    r = timing.race("sum(range(200))", budget=0.15, samples=40, processes=2, startup=False)
+    assert set(r.process_medians) == {"cpython", "pypy"}
+    assert all(len(m) == 2 for m in r.process_medians.values())
+    assert r.n_processes == 2
+    lo, hi = r.ci
+    assert lo <= r.speedup <= hi
+    text = str(r)
+    assert "across 2 processes each" in text and "medians of its 2 processes" in text
