@@ -290,6 +290,10 @@ def main(argv):
     sys.excepthook = _excepthook
     # the user's code runs as if it were the script
     sys.argv = [argv[0]]
+    # ... started in the working directory, like `python -m timeit`: its own modules import,
+    # and none of this folder's modules (timing, plots, ...) can shadow them
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        sys.path[0] = os.getcwd()
     result = measure(
         config.get("setup", ""),
         config.get("stmt", "pass"),

@@ -244,3 +244,16 @@ def test_race_end_to_end_structure():
     text = str(r)
     assert "CPython" in text and "PyPy" in text and "95% CI" in text
     json.dumps(r.results)  # the raw results stay plain JSON
+
+
+def test_setup_imports_from_the_working_directory(tmp_path, monkeypatch):
+    # A learner races their own module: it must import, and the harness's neighbours
+    # (timing.py, plots.py, ...) must not shadow a module of the same name.
+    (tmp_path / "myscript.py").write_text("def main():\n    return 42\n")
+    (tmp_path / "timing.py").write_text("WHO = 'the learner'\n")
+    monkeypatch.chdir(tmp_path)
+    result, proc = run_harness("main()", "from myscript import main\nimport timing\n"
+                               "print(timing.WHO)", interpreter="cpython", samples=5,
+                               budget=0.1)
+    assert len(result["samples"]) >= 1
+    assert proc.stdout.startswith("the learner")
