@@ -422,6 +422,7 @@ def parse_trace(body: str, *, start: int = 0, stop: int = 0, keep_ops: bool = Tr
     line, input arguments, operations), or None if the header is not one."""
     header, _, rest = body.partition("\n")
     header = header.strip()
+    rest = rest.rstrip("\n")  # a body cut off at the end of the file may keep its last newline
     m = _LOOP_HEADER.fullmatch(header)
     b = None if m else _BRIDGE_HEADER.fullmatch(header)
     if not m and not b:
