@@ -3,8 +3,9 @@
     python tools/execute.py notebooks/*.ipynb solutions/*.ipynb
 
 Each notebook runs top to bottom in a fresh kernel with its own folder as working directory;
-the time each took is printed (the index and the README quote these). A cell that fails stops
-that notebook and the command exits 1, leaving the file unchanged.
+the time each took is printed and kept in the notebook's metadata (``course.run_seconds``), from
+where tools/nav.py quotes it in the index and the README. A cell that fails stops that notebook
+and the command exits 1, leaving the file unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def execute(path: Path, timeout: int = 600) -> float:
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     elapsed = time.perf_counter() - start
+    nb.metadata.setdefault("course", {})["run_seconds"] = round(elapsed, 1)
     nbformat.write(nb, path)
     return elapsed
 

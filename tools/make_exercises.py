@@ -62,7 +62,9 @@ def _kept_metadata(cell) -> dict:
 
 
 def make_exercise(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook(metadata=solution.metadata)
+    # the solution's run time (tools/execute.py) is not the exercise's
+    meta = {k: v for k, v in solution.metadata.items() if k != "course"}
+    nb = nbformat.v4.new_notebook(metadata=meta)
     for cell in solution.cells:
         meta = _kept_metadata(cell)
         if "solution" in meta.get("tags", []):

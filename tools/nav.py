@@ -1,7 +1,9 @@
 """Regenerate the navigation line at the top and bottom of every lesson in notebooks/.
 
-It also rewrites the index's lesson list (its cell tagged ``toc``): each lesson's title and
-summary (the first paragraph after its heading), with links to its exercise and solution.
+It also rewrites the index's lesson list (its cell tagged ``toc``) and the README's (between
+``<!-- lessons -->`` and ``<!-- /lessons -->``): each lesson's title and summary (the first
+paragraph after its heading), links to its exercise and solution, and how long it took to run
+when tools/execute.py last executed it.
 
 The line reads ``< previous | Contents | next >``, with each lesson's title taken from its first
 heading, so it never goes stale. Run ``python tools/nav.py`` after adding or renaming a lesson;
@@ -64,17 +66,31 @@ def summary_of(nb) -> str:
     return ""
 
 
-def toc(paths, notebooks, titles) -> str:
-    lines = ["## The lessons", ""]
+def run_time(nb) -> str:
+    seconds = nb.metadata.get("course", {}).get("run_seconds")
+    return f" *Runs in {seconds:.0f} s.*" if seconds is not None else ""
+
+
+def toc(paths, notebooks, titles, base: str = "", heading: str = "## The lessons") -> str:
+    """The lesson list; ``base`` is the notebooks' folder as seen from where it is shown."""
+    up = "../" if not base else ""
+    lines = [heading, ""] if heading else []
     for path, nb, title in zip(paths, notebooks, titles):
         if path.name == INDEX:
             continue
-        links = [f"[{word}](../{folder}/{path.name})"
+        links = [f"[{word}]({up}{folder}/{path.name})"
                  for word, folder in (("exercise", "exercises"), ("solution", "solutions"))
                  if (ROOT / folder / path.name).exists()]
         extra = f" ({', '.join(links)})" if links else ""
-        lines.append(f"1. **[{title}]({path.name})**{extra}: {summary_of(nb)}")
+        lines.append(f"1. **[{title}]({base}{path.name})**{extra}: {summary_of(nb)}{run_time(nb)}")
     return "\n".join(lines)
+
+
+_README_BLOCK = re.compile(r"(<!-- lessons[^>]*-->\n).*?(<!-- /lessons -->)", re.S)
+
+
+def readme_with_toc(text: str, contents: str) -> str:
+    return _README_BLOCK.sub(lambda m: m[1] + contents + "\n" + m[2], text)
 
 
 def with_toc(nb, text: str):
@@ -102,6 +118,15 @@ def main(argv=None) -> int:
             stale.append(path.relative_to(ROOT))
             if not args.check:
                 path.write_text(after, encoding="utf-8")
+    readme = ROOT / "README.md"
+    if readme.exists():
+        before = readme.read_text(encoding="utf-8")
+        after = readme_with_toc(before, toc(paths, notebooks, titles, base="notebooks/",
+                                            heading=""))
+        if after != before:
+            stale.append(readme.relative_to(ROOT))
+            if not args.check:
+                readme.write_text(after, encoding="utf-8")
     for p in stale:
         print(f"{'stale' if args.check else 'wrote'}: {p}")
     return 1 if (args.check and stale) else 0
