@@ -31,9 +31,7 @@ fractions of the total weight either way.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 import os
@@ -548,9 +546,9 @@ class Profile:
         return self._figure
 
     def png(self, dpi: int = 100) -> bytes:
-        buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-        return buf.getvalue()
+        from .plots import figure_png
+
+        return figure_png(self.figure, dpi)
 
     def _table_html(self, n: int = 15) -> str:
         return _format_table(self.table(n)).to_html(escape=True, index=False)
@@ -561,9 +559,11 @@ class Profile:
         return "<div>" + "\n".join(p for p in parts if p) + "</div>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
+        from .plots import figure_base64
+
         # Frontends that show HTML get the SVG flame graph (hover titles); others the picture.
         return {"text/plain": str(self), "text/html": self._repr_html_(),
-                "image/png": base64.b64encode(self.png()).decode("ascii")}
+                "image/png": figure_base64(self.figure)}
 
     def to_html(self, path=None, *, title: Optional[str] = None) -> str:
         """A self-contained HTML report (no scripts, no network). Written to ``path`` if given."""
@@ -664,10 +664,10 @@ class ProfileComparison:
         return "<div>" + "\n".join(x for x in parts if x) + "</div>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        from .plots import figure_base64
+
         return {"text/plain": str(self), "text/html": self._repr_html_(),
-                "image/png": base64.b64encode(buf.getvalue()).decode("ascii")}
+                "image/png": figure_base64(self.figure)}
 
 
 def color_key(frame: Frame) -> int:

@@ -46,9 +46,7 @@ state, whose slower stretches count in its spread and mean (and a warning names 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -752,16 +750,16 @@ class RaceResult:
         return pd.DataFrame(rows).T
 
     def png(self, dpi: int = 100) -> bytes:
-        buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-        return buf.getvalue()
+        from .plots import figure_png
+
+        return figure_png(self.figure, dpi)
 
     def _repr_html_(self) -> str:
-        img = base64.b64encode(self.png()).decode("ascii")
+        from .plots import img_tag
+
         parts = [f"<p><b>{html.escape(self.headline())}</b></p>",
                  self.display_table().to_html(escape=True),
-                 f'<img src="data:image/png;base64,{img}" alt="warm-up plot" '
-                 'style="max-width:100%">']
+                 img_tag(self.figure, "warm-up plot")]
         if self.warnings:
             items = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
             parts.append(f"<p style='color:#b42318'><b>Warnings</b></p><ul>{items}</ul>")

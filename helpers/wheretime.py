@@ -34,9 +34,7 @@ CPython has no JIT and no PYPYLOG, so there is nothing to split: asking for it r
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -181,16 +179,16 @@ class WhereTime:
         return str(self)
 
     def png(self, dpi: int = 100) -> bytes:
-        buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-        return buf.getvalue()
+        from .plots import figure_png
+
+        return figure_png(self.figure, dpi)
 
     def _repr_html_(self) -> str:
-        img = base64.b64encode(self.png()).decode("ascii")
+        from .plots import img_tag
+
         parts = [f"<p><b>{html.escape(self.headline())}</b></p>",
                  self.display_table().to_html(escape=True),
-                 f'<img src="data:image/png;base64,{img}" alt="where the time goes" '
-                 'style="max-width:100%">']
+                 img_tag(self.figure, "where the time goes")]
         if self.hot is not None and len(self.hot):
             parts.append("<p><b>Hottest loops and bridges</b></p>")
             parts.append(self.hot[["trace", "where", "runs", "ops"]].to_html(index=False,
