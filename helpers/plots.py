@@ -14,33 +14,9 @@ from matplotlib import patheffects
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
-__all__ = ["figure_png", "figure_base64", "img_tag", "warmup_figure", "where_time_figure",
-           "COLORS", "PART_COLORS",
+__all__ = ["warmup_figure", "where_time_figure", "COLORS", "PART_COLORS",
            "flame_svg", "flame_figure", "profile_comparison_figure"]
 
-
-def figure_png(fig, dpi: int = 100) -> bytes:
-    """A figure as PNG bytes (tight bounding box), for HTML reprs and reports."""
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def figure_base64(fig, dpi: int = 100) -> str:
-    """A figure as base64 PNG text: what Jupyter's ``image/png`` and ``data:`` URIs take."""
-    import base64
-
-    return base64.b64encode(figure_png(fig, dpi)).decode("ascii")
-
-
-def img_tag(fig, alt: str, dpi: int = 100) -> str:
-    """A self-contained ``<img>`` of a figure (alt text escaped)."""
-    import html
-
-    return (f'<img src="data:image/png;base64,{figure_base64(fig, dpi)}" '
-            f'alt="{html.escape(alt)}" style="max-width:100%">')
 
 # Colour-blind-safe (Okabe–Ito), one per interpreter, in race order.
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from .display import figure_base64, figure_png, warnings_html
+
 __all__ = [
     "profile",
     "profile_both",
@@ -546,21 +548,17 @@ class Profile:
         return self._figure
 
     def png(self, dpi: int = 100) -> bytes:
-        from .plots import figure_png
-
         return figure_png(self.figure, dpi)
 
     def _table_html(self, n: int = 15) -> str:
         return _format_table(self.table(n)).to_html(escape=True, index=False)
 
     def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.headline())}</b></p>", _warnings_html(self.warnings),
+        parts = [f"<p><b>{html.escape(self.headline())}</b></p>", warnings_html(self.warnings),
                  self.svg(), self._table_html()]
         return "<div>" + "\n".join(p for p in parts if p) + "</div>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .plots import figure_base64
-
         # Frontends that show HTML get the SVG flame graph (hover titles); others the picture.
         return {"text/plain": str(self), "text/html": self._repr_html_(),
                 "image/png": figure_base64(self.figure)}
@@ -568,7 +566,7 @@ class Profile:
     def to_html(self, path=None, *, title: Optional[str] = None) -> str:
         """A self-contained HTML report (no scripts, no network). Written to ``path`` if given."""
         title = title or f"vmprof profile: {self.label} on {self.who}"
-        warn = _warnings_html(self.warnings)
+        warn = warnings_html(self.warnings)
         out = html.escape(self.run.stdout[-4000:]) if self.run.stdout.strip() else ""
         doc = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -610,11 +608,6 @@ def _format_table(df):
     return out
 
 
-def _warnings_html(warnings) -> str:
-    if not warnings:
-        return ""
-    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
-    return f"<p style='color:#b42318'><b>Warnings</b></p><ul>{items}</ul>"
 
 
 @dataclass
@@ -658,14 +651,12 @@ class ProfileComparison:
         parts = []
         for p in self.profiles:
             parts += [f"<h4>{html.escape(p.who)}</h4>",
-                      f"<p>{html.escape(p.headline())}</p>", _warnings_html(p.warnings),
+                      f"<p>{html.escape(p.headline())}</p>", warnings_html(p.warnings),
                       p.svg(max_depth=12)]
         parts.append(self.table().round(1).to_html(escape=True))
         return "<div>" + "\n".join(x for x in parts if x) + "</div>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .plots import figure_base64
-
         return {"text/plain": str(self), "text/html": self._repr_html_(),
                 "image/png": figure_base64(self.figure)}
 

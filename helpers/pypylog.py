@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Union
 
+from .display import warnings_html
+
 __all__ = [
     "PypylogError",
     "capture",
@@ -1287,10 +1289,8 @@ class PypyLog:
                                f"<td>{html.escape(t.where)}</td></tr>" for t in hot)
                 parts.append("<table><tr><th>hottest</th><th>runs</th><th>where</th></tr>"
                              f"{rows}</table>")
-        if self.warnings:
-            items = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
-            parts.append(f"<p style='color:#b42318'><b>Warnings</b></p><ul>{items}</ul>")
-        return "<div>" + "\n".join(parts) + "</div>"
+        parts.append(warnings_html(self.warnings))
+        return "<div>" + "\n".join(p for p in parts if p) + "</div>"
 
 
 def _plural(n: int, word: str) -> str:

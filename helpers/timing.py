@@ -55,6 +55,8 @@ from typing import Mapping, NamedTuple, Optional
 
 import numpy as np
 
+from .display import figure_png, img_tag, warnings_html
+
 __all__ = [
     "changepoints",
     "noise_sigma",
@@ -750,20 +752,14 @@ class RaceResult:
         return pd.DataFrame(rows).T
 
     def png(self, dpi: int = 100) -> bytes:
-        from .plots import figure_png
-
         return figure_png(self.figure, dpi)
 
     def _repr_html_(self) -> str:
-        from .plots import img_tag
-
         parts = [f"<p><b>{html.escape(self.headline())}</b></p>",
                  self.display_table().to_html(escape=True),
                  img_tag(self.figure, "warm-up plot")]
-        if self.warnings:
-            items = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
-            parts.append(f"<p style='color:#b42318'><b>Warnings</b></p><ul>{items}</ul>")
-        return "<div>" + "\n".join(parts) + "</div>"
+        parts.append(warnings_html(self.warnings))
+        return "<div>" + "\n".join(p for p in parts if p) + "</div>"
 
 
 def _labels(results: Mapping, jit) -> dict:

@@ -38,6 +38,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .display import figure_png, img_tag, warnings_html
 from .pypylog import DEFAULT_CATEGORIES, PypyLog, capture, require_pypy
 
 __all__ = ["where_time_goes", "WhereTime", "time_split", "BUCKETS"]
@@ -179,13 +180,9 @@ class WhereTime:
         return str(self)
 
     def png(self, dpi: int = 100) -> bytes:
-        from .plots import figure_png
-
         return figure_png(self.figure, dpi)
 
     def _repr_html_(self) -> str:
-        from .plots import img_tag
-
         parts = [f"<p><b>{html.escape(self.headline())}</b></p>",
                  self.display_table().to_html(escape=True),
                  img_tag(self.figure, "where the time goes")]
@@ -195,10 +192,8 @@ class WhereTime:
                                                                             escape=True))
         parts.append("<p style='font-size:smaller'>" + "<br>".join(
             html.escape(n) for n in self.notes) + "</p>")
-        if self.warnings:
-            items = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
-            parts.append(f"<p style='color:#b42318'><b>Warnings</b></p><ul>{items}</ul>")
-        return "<div>" + "\n".join(parts) + "</div>"
+        parts.append(warnings_html(self.warnings))
+        return "<div>" + "\n".join(p for p in parts if p) + "</div>"
 
 
 def where_time_goes(stmt: Optional[str] = None, *, script=None, args=(), interpreter="pypy",
