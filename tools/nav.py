@@ -83,7 +83,18 @@ def toc(paths, notebooks, titles, base: str = "", heading: str = "## The lessons
                  if (ROOT / folder / path.name).exists()]
         extra = f" ({', '.join(links)})" if links else ""
         lines.append(f"1. **[{title}]({base}{path.name})**{extra}: {summary_of(nb)}{run_time(nb)}")
+    lines += total_time(notebooks)
     return "\n".join(lines)
+
+
+def total_time(notebooks) -> list:
+    """A closing line with the run time of all lessons, when every one of them has one."""
+    seconds = [nb.metadata.get("course", {}).get("run_seconds") for nb in notebooks]
+    if not seconds or None in seconds:
+        return []
+    minutes, rest = divmod(round(sum(seconds)), 60)
+    return ["", f"All {len(seconds)} notebooks, the index included, ran top to bottom in "
+                f"{minutes} min {rest} s when they were last executed."]
 
 
 _README_BLOCK = re.compile(r"(<!-- lessons[^>]*-->\n).*?(<!-- /lessons -->)", re.S)
