@@ -7,7 +7,7 @@ Usage::
 Stdlib only and Python 3.9 compatible: PyPy 3.9 runs this file as a script.
 
 CONFIG keys
-    setup    source run once, in a fresh namespace whose ``__name__`` is ``"__main__"``
+    setup    source run once, in a fresh module namespace whose ``__name__`` is ``"__main__"``
     stmt     source timed repeatedly
     samples  maximum number of samples
     budget   seconds of wall time for calibration plus sampling (setup not included)
@@ -50,6 +50,7 @@ import platform
 import sys
 import time
 import traceback
+import types
 
 SETUP_FILENAME = "<setup>"
 STMT_FILENAME = "<stmt>"
@@ -160,9 +161,16 @@ def compile_stmt(stmt, namespace):
 
 
 def run_setup(setup):
-    """Run setup in a fresh ``__main__``-like namespace; return (namespace, seconds)."""
+    """Run setup in a fresh ``__main__``-like namespace; return (namespace, seconds).
+
+    The namespace is a real module's dict, as a script's globals are: on PyPy a module dict
+    lets the JIT treat global and builtin lookups as constants, while a plain dict keeps them
+    dictionary lookups (about 15x slower for a small function here), which would make CPython
+    tricks such as ``def f(len=len)`` look useful on PyPy.
+    """
     register_source(setup, SETUP_FILENAME)
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    namespace = types.ModuleType("__main__").__dict__
+    namespace["__builtins__"] = __builtins__
     code = compile(setup, SETUP_FILENAME, "exec")
     t0 = time.perf_counter()
     exec(code, namespace)

@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
 __all__ = ["warmup_figure", "where_time_figure", "COLORS", "PART_COLORS",
-           "flame_svg", "flame_figure", "profile_comparison_figure"]
+           "flame_svg", "flame_figure", "profile_comparison_figure", "pair_figure",
+           "pairs_figure"]
 
 
 # Colour-blind-safe (Okabe–Ito), one per interpreter, in race order.
@@ -370,4 +371,100 @@ def profile_comparison_figure(table, *, title: str = "Where the time goes: self 
     ax.set_xlim(0, max(5.0, float(np.nanmax(table.to_numpy(dtype=float))) * 1.15))
     ax.set_title(title, fontsize=FONT + 1)
     ax.legend(fontsize=FONT - 2, loc="lower right")
+    return fig
+
+
+# ----------------------------------------------------------------------------- pairs of variants
+
+
+def _ratio_axis(ax, lo_all, hi_all, xlabel):
+    """Log x-axis for ratios, "1×" (no difference) marked, ticks as "2×"."""
+    from matplotlib.ticker import FuncFormatter
+
+    lo_all, hi_all = min(lo_all, 0.8), max(hi_all, 1.25)
+    ax.set_xscale("log")
+    ax.set_xlim(lo_all / 1.6, hi_all * 1.6)
+    ax.axvline(1.0, color="#555555", lw=1.5, ls="--", zorder=1)
+    wide = hi_all / lo_all > 200  # decades only, or the labels collide
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.tick_params(labelsize=FONT - 2)
+    ax.set_xlabel(xlabel, fontsize=FONT - 1)
+    ax.grid(True, axis="x", which="major", alpha=0.3)
+
+
+def pair_figure(summary, *, names=("slow", "fast"),
+                title: Optional[str] = None) -> Figure:
+    """Two panels for a race of two variants on several interpreters.
+
+    ``summary`` is indexed by interpreter with columns label, slow_median_s, fast_median_s,
+    ratio, ci_lo, ci_hi (:attr:`helpers.timing.PairResult.summary`).  Left: each variant's
+    steady median per interpreter (bars, log scale).  Right: the ratio slow/fast with its
+    95% interval; right of the dashed 1× line the fast variant is faster.
+    """
+    from .timing import format_seconds
+
+    slow, fast = names
+    n = len(summary)
+    fig = Figure(figsize=(11, 1.6 + 1.15 * n), layout="constrained")
+    ax_t, ax_r = fig.subplots(1, 2, width_ratios=[1.15, 1])
+    y = np.arange(n)[::-1].astype(float)
+    labels = [str(v) for v in summary["label"]]
+    for dy, column, name, color in ((0.2, "slow_median_s", slow, COLORS[1]),
+                                     (-0.2, "fast_median_s", fast, COLORS[0])):
+        values = summary[column].to_numpy(dtype=float)
+        ax_t.barh(y + dy, values, height=0.38, color=color, label=name)
+        for yi, v in zip(y + dy, values):
+            ax_t.text(v, yi, " " + format_seconds(v), va="center", fontsize=FONT - 4)
+    ax_t.set_xscale("log")
+    times = summary[["slow_median_s", "fast_median_s"]].to_numpy(dtype=float)
+    ax_t.set_xlim(times.min() / 2, times.max() * 12)
+    ax_t.xaxis.set_major_formatter(EngFormatter(unit="s", places=None))
+    ax_t.xaxis.set_minor_formatter(NullFormatter())
+    ax_t.set_yticks(y, labels, fontsize=FONT)
+    ax_t.tick_params(axis="x", labelsize=FONT - 3)
+    ax_t.set_xlabel("steady median per run (log)", fontsize=FONT - 1)
+    ax_t.legend(fontsize=FONT - 3, frameon=False, loc="upper right")
+    ratio = summary["ratio"].to_numpy(dtype=float)
+    lo, hi = summary["ci_lo"].to_numpy(dtype=float), summary["ci_hi"].to_numpy(dtype=float)
+    ax_r.errorbar(ratio, y, xerr=[ratio - lo, hi - ratio], fmt="o", color=COLORS[2],
+                  ms=11, lw=LINE, capsize=6, zorder=3)
+    for yi, r in zip(y, ratio):
+        ax_r.annotate(f"{r:.3g}×", (r, yi), xytext=(0, 12), textcoords="offset points",
+                      ha="center", fontsize=FONT - 2)
+    _ratio_axis(ax_r, lo.min(), hi.max(), f"{slow} ÷ {fast}  (>1: {fast} is faster)")
+    ax_r.set_yticks(y, [""] * n)
+    ax_r.set_ylim(y.min() - 0.6, y.max() + 0.7)
+    ax_t.set_ylim(y.min() - 0.6, y.max() + 0.7)
+    fig.suptitle(title or f"{slow}  vs  {fast}  (steady state; 95% CI)", fontsize=FONT + 1)
+    return fig
+
+
+def pairs_figure(table, *, title: str = "Slow ÷ fast variant, per pitfall (95% CI)") -> Figure:
+    """Many races of two variants at once: one row per pitfall, one marker per interpreter.
+
+    ``table`` has one row per pitfall (its index names it) and, per interpreter label
+    ``L``, columns ``"L ratio"``, ``"L lo"``, ``"L hi"``.
+    """
+    interps = [c[: -len(" ratio")] for c in table.columns if c.endswith(" ratio")]
+    n = len(table)
+    fig = Figure(figsize=(11, 1.4 + 0.55 * n), layout="constrained")
+    ax = fig.add_subplot()
+    y = np.arange(n)[::-1].astype(float)
+    offsets = np.linspace(-0.15, 0.15, len(interps)) if len(interps) > 1 else [0.0]
+    lows, highs = [1.0], [1.0]
+    for i, (name, dy) in enumerate(zip(interps, offsets)):
+        r = table[f"{name} ratio"].to_numpy(dtype=float)
+        lo = table[f"{name} lo"].to_numpy(dtype=float)
+        hi = table[f"{name} hi"].to_numpy(dtype=float)
+        ax.errorbar(r, y + dy, xerr=[r - lo, hi - r], fmt="o", ms=8, lw=LINE - 0.5,
+                    capsize=4, color=COLORS[i % len(COLORS)], label=name, zorder=3)
+        lows.append(np.nanmin(lo))
+        highs.append(np.nanmax(hi))
+    _ratio_axis(ax, min(lows), max(highs), "slow ÷ fast  (>1: the fast variant is faster)")
+    ax.set_yticks(y, [str(i) for i in table.index], fontsize=FONT - 3)
+    ax.set_ylim(-0.7, n - 0.3)
+    fig.legend(fontsize=FONT - 2, frameon=False, loc="outside lower center", ncol=len(interps))
+    ax.set_title(title, fontsize=FONT + 1)
     return fig

@@ -218,6 +218,16 @@ class TraceInfo:
         """The traced source lines of all frames (lines the trace does not touch left out)."""
         return [ln for f in self.frames for ln in f.lines if ln is not None and ln.traced]
 
+    @property
+    def body_counts(self) -> Counts:
+        """Counts of what runs on every pass: a loop's body without its preamble (the whole
+        trace for a bridge or a loop without a preamble)."""
+        c = Counts()
+        for block in self.blocks:
+            if not block.preamble:
+                c.merge(block.counts())
+        return c
+
     def line(self, number: int, filename: Optional[str] = None) -> SourceLine:
         for ln in self.lines:
             if ln.line == number and (filename is None or ln.filename == filename):
@@ -407,6 +417,45 @@ class Traces:
         chosen = self.ranked if top is None else self.ranked[:max(0, top)]
         self.shown = [_info(i + 1, t, self._sources) for i, t in enumerate(chosen)]
         self.left_out = len(self.ranked) - len(self.shown)
+
+    # -- evidence
+
+    @property
+    def hot_loop(self) -> Optional[TraceInfo]:
+        """The shown loop (not bridge) that ran most, or None when no loop was compiled."""
+        loops = [info for info in self.shown if isinstance(info.trace, Loop)]
+        return min(loops, key=lambda info: info.rank) if loops else None
+
+    @property
+    def aborts(self) -> dict:
+        """Why tracing was given up, reason -> count (from ``jit-summary``; only reasons that
+        happened): e.g. ``{"trace too long": 3}``. Empty without a summary."""
+        summary = self.log.summary
+        if summary is None:
+            return {}
+        return {reason: n for reason, n in summary.aborts.items() if n}
+
+    def evidence(self) -> str:
+        """One line on what the JIT made of the run: loops and bridges compiled, tracing
+        aborts, and what one iteration of the hottest loop does (operations, guards, calls,
+        allocations that survived optimization)."""
+        n_loops, n_bridges = len(self.log.loops), len(self.log.bridges)
+        text = (f"{n_loops} loop{'s' * (n_loops != 1)} and {n_bridges} "
+                f"bridge{'s' * (n_bridges != 1)} compiled")
+        if self.aborts:
+            text += "; tracing aborted: " + _kinds(self.aborts)
+        info = self.hot_loop
+        if info is None:
+            return text + "; no loop was compiled"
+        c = info.body_counts
+
+        def some(n, what, kinds):
+            return f"{n} {what}{'s' * (n != 1)}" + (f" ({_kinds(kinds)})" if kinds else "")
+
+        return (f"{text}; hottest loop ({info.label} in {info.where}) ran {info.runs:,} "
+                f"times, each time {c.ops} operations: {c.n_guards} guards, "
+                f"{some(c.n_calls, 'call', c.calls)}, "
+                f"{some(c.n_allocs, 'allocation', c.allocs)}")
 
     # -- text
 

@@ -257,3 +257,13 @@ def test_setup_imports_from_the_working_directory(tmp_path, monkeypatch):
                                budget=0.1)
     assert len(result["samples"]) >= 1
     assert proc.stdout.startswith("the learner")
+
+
+@pytest.mark.pypy
+def test_setup_globals_are_a_module_dict_as_in_a_script():
+    """On PyPy only a module's dict lets the JIT fold global lookups: a plain dict would make
+    functions defined in setup slower than the same functions in a script."""
+    result, proc = run_harness(
+        "pass", "import __pypy__\nprint(__pypy__.strategy(globals()))",
+        interpreter="pypy", samples=3, number=1)
+    assert proc.stdout.strip() == "ModuleDictStrategy"

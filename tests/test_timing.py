@@ -379,3 +379,119 @@ def test_race_across_processes_reports_each_process():
     assert lo <= r.speedup <= hi
     text = str(r)
     assert "across 2 processes each" in text and "medians of its 2 processes" in text
+
+
+# ----------------------------------------------------------------------------- pairs
+
+def built_pair(slow_levels=(1e-3, 1e-3), fast_levels=(1e-4, 1e-3)):
+    """A PairResult from fake harness results: (cpython, pypy) levels per variant."""
+    races = {}
+    for name, levels in (("+=", slow_levels), ("join", fast_levels)):
+        results = {"cpython": fake_result(noisy(np.full(60, levels[0]), 1), 10, "CPython"),
+                   "pypy": fake_result(noisy(np.full(60, levels[1]), 2), 10, "PyPy", jit=True)}
+        procs = {k: types.SimpleNamespace(stdout="", dropped={}) for k in results}
+        warmups = {k: classify_warmup(r["samples"], r["runs"]) for k, r in results.items()}
+        races[name] = RaceResult.build(name, results, procs, warmups, {})
+    return timing.PairResult.build(("+=", "join"), races, order=[("cpython", "+=")])
+
+
+def test_pair_order_alternates_which_variant_goes_first():
+    assert timing.pair_order(["cpython", "pypy"], ("a", "b")) == [
+        ("cpython", "a"), ("cpython", "b"), ("pypy", "b"), ("pypy", "a")]
+
+
+def test_pair_result_ratios_verdicts_and_text():
+    r = built_pair()
+    assert r.ratio("cpython").ratio == pytest.approx(10, rel=0.05)
+    assert r.ratio("PyPy").ratio == pytest.approx(1, rel=0.05)
+    assert r.verdict("cpython") == "faster"
+    lo, hi = r.ratios["pypy"].lo, r.ratios["pypy"].hi
+    assert r.verdict("pypy") == ("no clear difference" if lo <= 1 <= hi else
+                                 ("faster" if r.ratios["pypy"].ratio > 1 else "slower"))
+    text = str(r)
+    assert text.startswith(f"On CPython, join is {r.ratios['cpython'].ratio:#.3g}× faster than +=")
+    assert "95% CI" in text and "on PyPy" in text
+    assert list(r.summary.index) == ["cpython", "pypy"]
+    for column in ["slow_median_s", "fast_median_s", "ratio", "ci_lo", "ci_hi",
+                   "slow_warmup", "fast_warmup"]:
+        assert column in r.summary.columns
+    with pytest.raises(KeyError, match="no interpreter"):
+        r.ratio("jython")
+
+
+def test_pair_result_slower_sentence_inverts_ratio_and_interval():
+    r = built_pair(slow_levels=(1e-4, 1e-4), fast_levels=(1e-3, 1e-4))
+    assert r.verdict("cpython") == "slower"
+    x = r.ratios["cpython"]
+    assert f"join is {1 / x.ratio:#.3g}× slower than +=" in r.sentence("cpython")
+
+
+def test_pair_result_html_table_figure_and_warnings():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    r = built_pair()
+    r.warnings.append("a <warning>")
+    page = r._repr_html_()
+    assert "<table" in page and "data:image/png;base64," in page
+    assert "a &lt;warning&gt;" in page
+    table = r.display_table()
+    assert list(table.index) == ["CPython", "PyPy"]
+    assert "+= ÷ join" in table.columns
+    assert len(r.figure.axes) == 2
+    assert plt.get_fignums() == before
+
+
+def test_pair_warnings_name_the_variant():
+    r = built_pair()
+    races = dict(r.races)
+    races["join"].warnings.append("PyPy: something odd")
+    again = timing.PairResult.build(("+=", "join"), races)
+    assert "join on PyPy: something odd" in again.warnings
+
+
+def test_pairs_figure_one_row_per_pitfall():
+    from helpers.plots import pairs_figure
+
+    table = pd.DataFrame({"PyPy ratio": [10.0, 1.0], "PyPy lo": [9.0, 0.9], "PyPy hi": [11.0, 1.1],
+                          "CPython ratio": [2.0, 1.2], "CPython lo": [1.8, 1.1],
+                          "CPython hi": [2.2, 1.3]}, index=["a", "b"])
+    ax = pairs_figure(table).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert ax.get_xscale() == "log"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(slow="", fast="x"), "slow must be"),
+    (dict(slow="x", fast=None), "fast must be"),
+    (dict(slow="x", fast="y", setup=("a",)), "setup must be"),
+    (dict(slow="x", fast="y", setup=3), "setup must be"),
+    (dict(slow="x", fast="y", names=("a", "a")), "names must be"),
+    (dict(slow="x", fast="y", interpreters=()), "interpreters must be"),
+    (dict(slow="x", fast="y", interpreters="pypy"), "interpreters must be"),
+])
+def test_race_pair_refuses_bad_input_before_running_anything(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        timing.race_pair(**kwargs)
+
+
+@pytest.mark.pypy
+def test_race_pair_real_and_evidence_line():
+    import helpers
+
+    r = timing.race_pair("s = ''\nfor w in words:\n    s += w", "s = ''.join(words)",
+                         "words = [str(i) for i in range(300)]", names=("+=", "join"),
+                         budget=0.1, samples=30)
+    assert set(r.ratios) == {"cpython", "pypy"}
+    assert [k for k, _ in r.order] == ["cpython", "cpython", "pypy", "pypy"]
+    for x in r.ratios.values():
+        assert x.lo <= x.ratio <= x.hi
+    assert set(r.races) == {"+=", "join"}
+    t = helpers.trace("t = 0\nfor i in range(5000):\n    t += i * 2\n")
+    assert t.hot_loop is not None and t.hot_loop.body_counts.ops > 0
+    assert t.hot_loop.body_counts.ops <= t.hot_loop.counts.ops
+    line = t.evidence()
+    assert "compiled" in line and "hottest loop" in line and f"{t.hot_loop.runs:,}" in line
+    assert isinstance(t.aborts, dict)
+    empty = helpers.trace("x = 1\n")
+    assert empty.hot_loop is None and "no loop was compiled" in empty.evidence()
