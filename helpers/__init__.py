@@ -24,6 +24,8 @@ _EXPORTS = {
     "ChildTimeout": "runner",
     "race": "timing",
     "RaceResult": "timing",
+    "race_pair": "timing",
+    "PairResult": "timing",
     "startup_time": "timing",
     "capture_pypylog": "pypylog",
     "parse_pypylog": "pypylog",
@@ -39,6 +41,12 @@ _EXPORTS = {
     "trace": "traces",
     "Traces": "traces",
     "view_traces": "traces",
+    "inspect_objects": "objects",
+    "ObjectReport": "objects",
+    "memory_per_object": "objects",
+    "MemoryReport": "objects",
+    "report": "report",
+    "Report": "report",
 }
 
 __all__ = sorted(_EXPORTS)

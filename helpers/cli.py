@@ -4,6 +4,7 @@ arguments and calls the library.
     python -m helpers profile myscript.py -o profile.html                 # on PyPy
     python -m helpers profile myscript.py --interpreter cpython -- --size 10
     python -m helpers traces myscript.py -o traces.html [--all] -- --size 10  # the JIT's traces
+    python -m helpers report myscript.py -o report.html -- --size 10  # all of it, one page
 
 Arguments after ``--`` go to the learner's script. Add a command by writing a ``_setup_<name>``
 function that fills its sub-parser and sets ``func`` (see ``_setup_profile``) and listing it in
@@ -109,7 +110,46 @@ def _run_traces(args, script_args) -> int:
     return 0
 
 
-COMMANDS = (_setup_profile, _setup_traces)
+def _setup_report(sub) -> None:
+    p = sub.add_parser(
+        "report", help="everything the course measures on one script, as one HTML page",
+        description="Run a script through every check of the course and write one "
+                    "self-contained HTML report: a smoke run on CPython and PyPy (does it run, "
+                    "same output?), a race against CPython with the warm-up curve, where the "
+                    "time goes on PyPy, the top functions from vmprof and the hottest JIT "
+                    "loops. The script runs in the current folder, as `python script.py` "
+                    "would. Arguments after -- are passed to the script.",
+        epilog="Exit status: 0 the report was written and the script ran on both "
+               "interpreters; 3 the report was written but the script failed (the report "
+               "says where and why); 1 no report (no such script, no PyPy ...); 2 bad "
+               "options.")
+    p.add_argument("script", help="the Python script to report on")
+    p.add_argument("-o", "--output", default="report.html",
+                   help="where to write the HTML report (default: %(default)s)")
+    p.add_argument("--budget", type=float, default=3.0,
+                   help="seconds of racing per interpreter (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds before any one run is killed (default: %(default)s)")
+    p.add_argument("--top", type=int, default=5,
+                   help="hottest loops shown (default: %(default)s)")
+    p.add_argument("--cwd", default=None,
+                   help="run the script in this folder (default: the current one)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args, script_args) -> int:
+    from .report import report
+
+    rep = report(args.script, script_args, output=args.output, cwd=args.cwd,
+                 budget=args.budget, timeout=args.timeout, top=args.top,
+                 progress=not args.quiet)
+    print(rep)
+    print(f"wrote {args.output}")
+    return 0 if rep.ok else 3
+
+
+COMMANDS = (_setup_profile, _setup_traces, _setup_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +173,6 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args, script_args)
-    except (ChildError, FileNotFoundError, ValueError) as exc:
+    except (ChildError, FileNotFoundError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

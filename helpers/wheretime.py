@@ -127,6 +127,12 @@ class WhereTime:
     warnings: list
     _figure: object = field(default=None, repr=False)
 
+    @classmethod
+    def from_capture(cls, cap, target: str, top: int = 8) -> "WhereTime":
+        """Split a run that :func:`helpers.pypylog.capture` already logged (its categories
+        must include the JIT's and the GC's: the defaults do), without running it again."""
+        return _build(target, cap, top)
+
     @property
     def figure(self):
         if self._figure is None:
