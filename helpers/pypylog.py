@@ -1600,9 +1600,15 @@ def tick_rate(interpreter="pypy", *, sleep: float = 0.2, refresh: bool = False) 
     return _TICK_RATES[interp.path]
 
 
-def require_pypy(interpreter, who: str):
+_WHY_PYPYLOG = ("PYPYLOG is PyPy's own debug log of its JIT (tracing, compiling) and its GC. "
+                "{label} has no JIT and writes no such log, so there is nothing to read; to "
+                "compare the two interpreters, use helpers.race().")
+
+
+def require_pypy(interpreter, who: str, why: str = _WHY_PYPYLOG):
     """The :class:`helpers.interpreters.Interpreter` for ``interpreter`` if it is a PyPy; else a
     ``ValueError`` that explains why ``who`` needs one (CPython is refused without starting it).
+    ``why`` is the explanation, with ``{label}`` standing for the interpreter given.
     """
     from .interpreters import get_interpreter
 
@@ -1613,10 +1619,7 @@ def require_pypy(interpreter, who: str):
         if interp.name == "pypy":
             return interp
     label = interp.label if interp is not None else "CPython"
-    raise ValueError(
-        f"{who} needs PyPy: PYPYLOG is PyPy's own debug log of its JIT (tracing, compiling) and "
-        f"its GC. {label} has no JIT and writes no such log, so there is nothing to read; to "
-        "compare the two interpreters, use helpers.race().")
+    raise ValueError(f"{who} needs PyPy: " + why.format(label=label))
 
 
 def capture(code: Optional[str] = None, *, script=None, categories=DEFAULT_CATEGORIES,
