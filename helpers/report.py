@@ -612,6 +612,7 @@ LESSONS = {
     "02": "02-running-on-pypy.ipynb", "03": "03-measuring.ipynb",
     "04": "04-where-the-time-goes.ipynb", "05": "05-reading-traces.ipynb",
     "06": "06-profiling.ipynb", "07": "07-garbage-collector.ipynb",
+    "08": "08-object-model.ipynb", "09": "09-pitfalls.ipynb",
 }
 
 
@@ -674,6 +675,14 @@ def findings(rep: Report) -> list:
                         f"{row.iloc[0]['self %']:.0f}% of the profile's samples to itself: "
                         "start there.", "06"))
     t = rep.traces
+    if t is not None and t.aborts:
+        out.append((f"The JIT gave up tracing ({', '.join(f'{why} ×{n}' for why, n in t.aborts.items())}): "
+                    "code it cannot compile in one piece, such as a huge function, deep "
+                    "recursion or a class made inside a function.", "09"))
+    if t is not None and len(t.log.bridges) >= 20 and len(t.log.bridges) > 3 * len(t.log.loops):
+        out.append((f"The JIT compiled {len(t.log.bridges)} bridges for {len(t.log.loops)} "
+                    "loops: its guards keep failing, often because objects of many types or "
+                    "attribute layouts (maps) pass through the same code.", "08"))
     if t is not None and not t.ranked and fp is None:
         out.append(("The JIT compiled nothing: the script did not run long enough to warm "
                     "up, or its time is in built-in functions (sorting, big integers, "

@@ -342,3 +342,30 @@ def test_full_report_html_is_escaped_and_self_contained(full):
 def test_full_report_leaves_no_temp_files(full):
     _, _, tmp = full
     assert list(tmp.iterdir()) == []
+
+
+@pytest.mark.pypy
+def test_findings_name_aborted_traces_and_many_bridges(tmp_path):
+    """A script whose traces are aborted (a class made per call) and whose loop meets many
+    classes gets findings pointing at lessons 09 and 08, from its own measured figures."""
+    script = tmp_path / "shapes.py"
+    script.write_text(
+        "def make(i):\n"
+        "    class Point:\n"
+        "        def __init__(self, x):\n"
+        "            self.x = x\n"
+        "    return Point(i)\n"
+        "classes = [type('C%d' % i, (), {'v': i}) for i in range(40)]\n"
+        "objs = [classes[i % 40]() for i in range(4000)]\n"
+        "t = 0\n"
+        "for _ in range(30):\n"
+        "    for o in objs:\n"
+        "        t += o.v\n"
+        "for i in range(3000):\n"
+        "    t += make(i).x\n"
+        "print(t)\n", encoding="utf-8")
+    rep = report(script, budget=0.3, min_samples=0, progress=False)
+    lessons = {lesson for _, lesson in rep.findings}
+    text = " ".join(sentence for sentence, _ in rep.findings)
+    assert rep.traces.aborts and "09" in lessons and "gave up tracing" in text
+    assert "08" in lessons and "bridges" in text
