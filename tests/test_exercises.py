@@ -113,3 +113,11 @@ def test_blank_exercise_fails_kindly_at_a_check_cell(path):
     assert error.ename == "ExerciseNotDone", f"{error.ename}: {error.evalue}"
     assert "your code" in error.evalue or "..." in error.evalue or len(error.evalue) > 30
     assert "ExerciseNotDone" in str(info.value)
+
+
+def test_run_time_and_widget_state_stay_with_the_solution():
+    nb = nbformat.v4.new_notebook(metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3"}, "course": {"run_seconds": 3.2},
+        "widgets": {"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}}})
+    nb.cells = [nbformat.v4.new_code_cell("x = 1  # solution")]
+    assert set(make_exercises.make_exercise(nb).metadata) == {"kernelspec"}

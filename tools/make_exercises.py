@@ -62,8 +62,9 @@ def _kept_metadata(cell) -> dict:
 
 
 def make_exercise(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    # the solution's run time (tools/execute.py) is not the exercise's
-    meta = {k: v for k, v in solution.metadata.items() if k != "course"}
+    # the run time (course) and the state of widgets such as progress bars (widgets, new ids on
+    # every run) belong to the executed solution, not to a blank exercise
+    meta = {k: v for k, v in solution.metadata.items() if k not in ("course", "widgets")}
     nb = nbformat.v4.new_notebook(metadata=meta)
     for cell in solution.cells:
         meta = _kept_metadata(cell)
