@@ -10,7 +10,7 @@ import base64
 import html
 import io
 
-__all__ = ["figure_png", "figure_base64", "img_tag", "warnings_html"]
+__all__ = ["figure_png", "figure_base64", "img_tag", "warnings_html", "warnings_lines"]
 
 
 def figure_png(fig, dpi: int = 100) -> bytes:
@@ -37,3 +37,8 @@ def warnings_html(warnings) -> str:
         return ""
     items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
     return f"<p style='color:#b42318'><b>Warnings</b></p><ul>{items}</ul>"
+
+
+def warnings_lines(warnings) -> list:
+    """The warnings as text lines under a "Warnings:" heading, or [] when there are none."""
+    return ["Warnings:"] + [f"  - {w}" for w in warnings] if warnings else []

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Union
 
-from .display import warnings_html
+from .display import warnings_html, warnings_lines
 
 __all__ = [
     "PypylogError",
@@ -1263,9 +1263,7 @@ class PypyLog:
             for t in self.hottest(5):
                 if t.runs:
                     lines.append(f"    {t.label:<34} {t.runs:>12,} runs  {t.where}")
-        if self.warnings:
-            lines.append("Warnings:")
-            lines += [f"  - {w}" for w in self.warnings]
+        lines += warnings_lines(self.warnings)
         return "\n".join(lines)
 
     def __repr__(self) -> str:

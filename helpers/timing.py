@@ -55,7 +55,7 @@ from typing import Mapping, NamedTuple, Optional
 
 import numpy as np
 
-from .display import figure_png, img_tag, warnings_html
+from .display import figure_png, img_tag, warnings_html, warnings_lines
 
 __all__ = [
     "changepoints",
@@ -723,9 +723,7 @@ class RaceResult:
 
     def __str__(self) -> str:
         lines = [self.headline()] + ["  " + self._line(k) for k in self.results]
-        if self.warnings:
-            lines.append("Warnings:")
-            lines += [f"  - {w}" for w in self.warnings]
+        lines += warnings_lines(self.warnings)
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -954,9 +952,7 @@ class PairResult:
 
     def __str__(self) -> str:
         lines = [self.headline()] + ["  " + self._line(k) for k in self.ratios]
-        if self.warnings:
-            lines.append("Warnings:")
-            lines += [f"  - {w}" for w in self.warnings]
+        lines += warnings_lines(self.warnings)
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -38,7 +38,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .display import figure_png, img_tag, warnings_html
+from .display import figure_png, img_tag, warnings_html, warnings_lines
 from .pypylog import DEFAULT_CATEGORIES, PypyLog, capture, require_pypy
 
 __all__ = ["where_time_goes", "WhereTime", "time_split", "BUCKETS"]
@@ -177,9 +177,7 @@ class WhereTime:
         lines = [self.headline(), self.display_table().to_string(), "Hottest loops and bridges:"]
         lines += self._hot_lines()
         lines += [f"Note: {n}" for n in self.notes]
-        if self.warnings:
-            lines.append("Warnings:")
-            lines += [f"  - {w}" for w in self.warnings]
+        lines += warnings_lines(self.warnings)
         return "\n".join(lines)
 
     def __repr__(self) -> str:
