@@ -49,16 +49,24 @@ def _run_profile(args, script_args) -> int:
     options = {"min_samples": args.min_samples} if args.min_samples is not None else {}
     prof = profile(script=args.script, interpreter=args.interpreter, args=script_args,
                    repeat=args.repeat, timeout=args.timeout, keep=args.keep, **options)
-    if prof.stdout:
-        sys.stdout.write(prof.stdout)
-        if not prof.stdout.endswith("\n"):
-            sys.stdout.write("\n")
+    _echo(prof.stdout)
     print(prof.headline())
     print(prof.table(args.top).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    for warning in prof.warnings:
+    return _write_page(prof, prof.warnings, args.output)
+
+
+def _echo(stdout: str) -> None:
+    """What the learner's script printed, ending with a newline."""
+    if stdout:
+        sys.stdout.write(stdout if stdout.endswith("\n") else stdout + "\n")
+
+
+def _write_page(result, warnings, output) -> int:
+    """Warnings to stderr, the result's page to ``output``; exit status 0."""
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    prof.to_html(args.output)
-    print(f"wrote {args.output}")
+    result.to_html(output)
+    print(f"wrote {output}")
     return 0
 
 
@@ -98,16 +106,9 @@ def _run_traces(args, script_args) -> int:
     else:
         result = trace(script=args.script, args=script_args, top=args.top, all=args.all,
                        jit=args.jit, timeout=args.timeout, keep=args.keep)
-        if result.stdout:
-            sys.stdout.write(result.stdout)
-            if not result.stdout.endswith("\n"):
-                sys.stdout.write("\n")
+        _echo(result.stdout)
     print(result)
-    for warning in result.log.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    result.to_html(args.output)
-    print(f"wrote {args.output}")
-    return 0
+    return _write_page(result, result.log.warnings, args.output)
 
 
 def _setup_report(sub) -> None:
