@@ -10,7 +10,8 @@ import base64
 import html
 import io
 
-__all__ = ["figure_png", "figure_base64", "img_tag", "warnings_html", "warnings_lines"]
+__all__ = ["figure_png", "figure_base64", "img_tag", "warnings_html", "warnings_lines",
+           "notes_html", "notes_lines"]
 
 
 def figure_png(fig, dpi: int = 100) -> bytes:
@@ -42,3 +43,17 @@ def warnings_html(warnings) -> str:
 def warnings_lines(warnings) -> list:
     """The warnings as text lines under a "Warnings:" heading, or [] when there are none."""
     return ["Warnings:"] + [f"  - {w}" for w in warnings] if warnings else []
+
+
+def notes_html(notes) -> str:
+    """Facts a reader needs to read a result right (such as the nursery PyPy ran with), as a
+    small grey paragraph (escaped), or "" when there are none."""
+    if not notes:
+        return ""
+    return ("<p style='font-size:smaller;color:#555'>"
+            + "<br>".join(html.escape(n) for n in notes) + "</p>")
+
+
+def notes_lines(notes) -> list:
+    """The same notes as text lines."""
+    return [f"Note: {n}" for n in notes]

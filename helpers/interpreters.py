@@ -238,11 +238,12 @@ def _missing_modules(interp: Interpreter, modules) -> list:
 class SetupReport:
     """The set-up check: a table of what was found, and what is missing with what to do."""
 
-    def __init__(self, rows, problems):
+    def __init__(self, rows, problems, warnings=()):
         import pandas as pd
 
         self.table = pd.DataFrame(rows).set_index("role")
         self.problems = problems
+        self.warnings = list(warnings)
 
     @property
     def ok(self) -> bool:
@@ -254,22 +255,56 @@ class SetupReport:
         return "Missing:\n" + "\n".join(f"- {p}" for p in self.problems)
 
     def __repr__(self) -> str:
-        return self.table.to_string() + "\n\n" + self._verdict()
+        text = self.table.to_string() + "\n\n" + self._verdict()
+        if self.warnings:
+            text += "\n\nWarning:\n" + "\n".join(f"- {w}" for w in self.warnings)
+        return text
 
     def _repr_html_(self) -> str:
         import html
 
+        warn = "".join(f"<p style='color:#9a6700'><b>Warning:</b> {html.escape(w)}</p>"
+                       for w in self.warnings)
         if self.ok:
             verdict = f"<p style='color:#1a7f37'><b>✓ {html.escape(self._verdict())}</b></p>"
         else:
             items = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems)
             verdict = f"<p style='color:#b42318'><b>✗ Missing:</b></p><ul>{items}</ul>"
-        return self.table.to_html(escape=True) + verdict
+        return self.table.to_html(escape=True) + verdict + warn
+
+
+def nursery_check(interp: Interpreter) -> tuple:
+    """``(cell, warning)`` for the set-up table: the nursery PyPy picks on this machine and the
+    one the course runs it with; a warning (else None) when PyPy's default is oversized."""
+    from . import nursery
+
+    _, n = nursery.choose(interp)
+    default = nursery.format_size(n.default)
+    if n.source in ("environment", "call"):
+        cell = f"{nursery.format_size(n.size)} (PYPY_GC_NURSERY={n.setting}); default {default}"
+    elif n.source == "course":
+        cell = f"default {default}; the course uses {nursery.format_size(n.size)}"
+    else:
+        cell = f"{default} (PyPy's default)"
+    warning = None
+    if n.oversized_default:
+        reported = nursery.format_size(nursery.cpuinfo_cache())
+        warning = (
+            f"PyPy's default nursery on this machine is {default}: PyPy sizes it from "
+            f"/proc/cpuinfo's \"cache size\" ({reported}), while one core really has "
+            f"{nursery.format_size(n.cache)} of cache. With so large a nursery, a program that "
+            "allocates a lot can run much slower and use much more memory than on a machine "
+            "that reports its cache per core. The course "
+            f"runs PyPy with {nursery.format_size(nursery.sane_size(n.cache))} instead and says "
+            "so in every result; export PYPY_GC_NURSERY to choose yourself (lesson 07 shows "
+            "the difference).")
+    return cell, warning
 
 
 def check_setup() -> SetupReport:
-    """Which interpreters the course will use, and exactly what is missing."""
-    rows, problems = [], []
+    """Which interpreters the course will use, exactly what is missing, and the nursery PyPy
+    runs with on this machine."""
+    rows, problems, warnings = [], [], []
     for role, finder, modules in (
         ("CPython", find_cpython, _CPYTHON_MODULES),
         ("PyPy", find_pypy, _PYPY_MODULES),
@@ -278,7 +313,7 @@ def check_setup() -> SetupReport:
             it = finder()
         except InterpreterNotFound as exc:
             rows.append({"role": role, "found": "✗", "implementation": "", "version": "",
-                         "JIT": "", "path": ""})
+                         "JIT": "", "nursery": "", "path": ""})
             problems.append(str(exc))
             continue
         rows.append({
@@ -287,8 +322,13 @@ def check_setup() -> SetupReport:
             "implementation": it.implementation,
             "version": it.label.split(" ", 1)[1],
             "JIT": "yes" if it.jit else "no",
+            "nursery": "",
             "path": it.path,
         })
+        if role == "PyPy":
+            rows[-1]["nursery"], warning = nursery_check(it)
+            if warning:
+                warnings.append(warning)
         missing = _missing_modules(it, modules)
         if missing:
             problems.append(
@@ -296,4 +336,4 @@ def check_setup() -> SetupReport:
             )
         if role == "PyPy" and not it.jit:
             problems.append(f"PyPy at {it.path} was built without its JIT: the course needs one.")
-    return SetupReport(rows, problems)
+    return SetupReport(rows, problems, warnings)

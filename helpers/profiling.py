@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .display import figure_base64, figure_png, warnings_html
+from .display import figure_base64, figure_png, notes_html, notes_lines, warnings_html
+from .nursery import describe_runs
 
 __all__ = [
     "profile",
@@ -520,11 +521,17 @@ class Profile:
                 + (f", {self.repeat} runs in one process" if self.repeat > 1 else "")
                 + f"; shares good to about ±{100 / math.sqrt(max(self.samples, 1)):.0f} points.")
 
+    @property
+    def nursery(self) -> list:
+        """The nursery a PyPy profile ran with, and why ([] on CPython)."""
+        return describe_runs([self.run])
+
     def __str__(self) -> str:
         lines = [self.headline()]
         for _, row in self.table(10).iterrows():
             lines.append(f"  {row['self %']:5.1f}% self {row['total %']:5.1f}% total  "
                          f"{row['function']}  {row['where']}")
+        lines += notes_lines(self.nursery)
         lines += [f"Warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -554,8 +561,8 @@ class Profile:
         return _format_table(self.table(n)).to_html(escape=True, index=False)
 
     def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.headline())}</b></p>", warnings_html(self.warnings),
-                 self.svg(), self._table_html()]
+        parts = [f"<p><b>{html.escape(self.headline())}</b></p>", notes_html(self.nursery),
+                 warnings_html(self.warnings), self.svg(), self._table_html()]
         return "<div>" + "\n".join(p for p in parts if p) + "</div>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -581,6 +588,7 @@ pre {{ background: #f6f6f6; padding: .8em; max-height: 20em; overflow: auto; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p><b>{html.escape(self.headline())}</b></p>
+{notes_html(self.nursery)}
 {warn}
 <h2>Flame graph</h2>
 <p>Each bar is a function; its width is its share of the samples, and the functions it called
@@ -642,8 +650,9 @@ class ProfileComparison:
         return self._figure
 
     def __str__(self) -> str:
-        return "\n".join(p.headline() for p in self.profiles) + "\n" + self.table().round(1) \
-            .to_string()
+        heads = [p.headline() for p in self.profiles]
+        heads += notes_lines(describe_runs(p.run for p in self.profiles))
+        return "\n".join(heads) + "\n" + self.table().round(1).to_string()
 
     __repr__ = __str__
 
@@ -651,7 +660,8 @@ class ProfileComparison:
         parts = []
         for p in self.profiles:
             parts += [f"<h4>{html.escape(p.who)}</h4>",
-                      f"<p>{html.escape(p.headline())}</p>", warnings_html(p.warnings),
+                      f"<p>{html.escape(p.headline())}</p>", notes_html(p.nursery),
+                      warnings_html(p.warnings),
                       p.svg(max_depth=12)]
         parts.append(self.table().round(1).to_html(escape=True))
         return "<div>" + "\n".join(x for x in parts if x) + "</div>"

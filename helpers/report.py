@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from .display import notes_html, notes_lines
+
 __all__ = ["report", "Report", "Section", "Failure", "describe_failure", "parse_traceback",
            "race_code", "findings", "compare_output", "STEPS"]
 
@@ -283,6 +285,16 @@ class Report:
     seconds: float
     created: str
     warnings: list = field(default_factory=list)
+    #: When PyPy's default nursery is oversized on this machine: one run of the script with
+    #: each nursery, "default" and "sane" -> RunResult (see :func:`nursery_runs`); else {}.
+    nursery_runs: dict = field(default_factory=dict)
+
+    @property
+    def nursery(self) -> list:
+        """The nursery the PyPy steps ran with, and why."""
+        from .nursery import describe_runs
+
+        return describe_runs([self.smoke["pypy"]])
 
     @property
     def ok(self) -> bool:
@@ -335,6 +347,7 @@ class Report:
         if self.findings:
             lines.append("What to look at next:")
             lines += [f"  - {text}" for text, _ in self.findings]
+        lines += notes_lines(self.nursery)
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -449,6 +462,8 @@ def report(script, args=(), *, output=None, interpreters=("cpython", "pypy"), cw
     try:
         smoke, cap = _smoke(path, args, cwd, cpython, pypy, timeout, bar)
         failures = {k: describe_failure(r, path) for k, r in smoke.items()}
+        both_nurseries = {} if failures["pypy"] else nursery_runs(path, args, cwd, smoke["pypy"],
+                                                                  timeout)
         same, note = compare_output(smoke["cpython"], smoke["pypy"])
         sections = [_smoke_section(smoke, failures, note)]
         bar.step(2)
@@ -462,7 +477,8 @@ def report(script, args=(), *, output=None, interpreters=("cpython", "pypy"), cw
         bar.step(4)
         rep = Report(script=path, args=args, cwd=cwd, smoke=smoke, failures=failures,
                      same_output=same, output_note=note, sections=sections, findings=[],
-                     seconds=0.0, created=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))
+                     seconds=0.0, created=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                     nursery_runs=both_nurseries)
         rep.findings = findings(rep)
         rep.warnings = _output_warnings(smoke)
         rep.seconds = time.perf_counter() - started
@@ -486,6 +502,56 @@ def _smoke(path, args, cwd, cpython, pypy, timeout, bar) -> tuple:
                   categories=DEFAULT_CATEGORIES, check=False)
     smoke["pypy"] = cap.run
     return smoke, cap
+
+
+def nursery_runs(path, args, cwd, smoked, timeout) -> dict:
+    """When PyPy's default nursery is oversized here, run the script once with it and once
+    with the course's sane size (no log, so both run alike): ``{"default": RunResult, "sane":
+    RunResult}``; ``{}`` when the default is not oversized. A run that fails is kept as it
+    is (the finding then says so)."""
+    from .nursery import sane_size
+    from .runner import run
+
+    n = smoked.nursery
+    if n is None or not n.oversized_default:
+        return {}
+    sane = f"{sane_size(n.cache) // 2**20}MB"
+    out = {}
+    for key, value in (("default", "default"), ("sane", sane)):
+        out[key] = run(script=path, args=args, interpreter=smoked.interpreter, cwd=cwd,
+                       timeout=timeout, check=False, env={"PYPY_GC_NURSERY": value})
+    return out
+
+
+def _nursery_finding(runs) -> Optional[tuple]:
+    """The finding that sets the two nursery runs side by side, from their measured figures."""
+    from .nursery import format_size
+    from .timing import format_seconds
+
+    if not runs:
+        return None
+    d, s = runs["default"], runs["sane"]
+    size_d, size_s = format_size(d.nursery.size), format_size(s.nursery.size)
+    cache = format_size(d.nursery.cache)
+    head = (f"PyPy's default nursery on this machine is {size_d}, far above its {cache} "
+            "per-core cache (PyPy sizes it from /proc/cpuinfo's \"cache size\").")
+    if not (d.ok and s.ok):
+        return (head + " The script did not run cleanly with both sizes, so the difference was "
+                "not measured.", "07")
+
+    def mem(r):
+        return r.peak_rss_text
+
+    ratio = d.wall / s.wall if s.wall > 0 else float("nan")
+    if ratio >= 1.1:
+        effect = f"{ratio:.2f}× as long with the default"
+    elif ratio <= 1 / 1.1:
+        effect = f"{1 / ratio:.2f}× as long with {size_s}"
+    else:
+        effect = "within 10% of each other in time"
+    return (f"{head} One run each: {format_seconds(d.wall)} and {mem(d)} peak memory with "
+            f"{size_d}, {format_seconds(s.wall)} and {mem(s)} with {size_s} ({effect}). Every "
+            f"other PyPy figure in this report ran with {size_s}.", "07")
 
 
 def _output_warnings(smoke) -> list:
@@ -624,6 +690,9 @@ def findings(rep: Report) -> list:
     from .timing import format_seconds
 
     out = []
+    nursery = _nursery_finding(rep.nursery_runs)
+    if nursery is not None:
+        out.append(nursery)
     fc, fp = rep.failures.get("cpython"), rep.failures.get("pypy")
     if fp is not None and fc is None:
         version = rep.smoke["pypy"].interpreter.version
@@ -806,7 +875,7 @@ def _render(rep: Report, standalone: bool) -> str:
            f"{_e(rep.smoke['cpython'].interpreter.label)} against "
            f"{_e(rep.smoke['pypy'].interpreter.label)}; made {_e(rep.created)} in "
            f"{rep.seconds:.1f} s. Every figure was measured in this run, on this machine.</p>",
-           f'<p class="sum">{_e(rep.headline())}</p>']
+           notes_html(rep.nursery), f'<p class="sum">{_e(rep.headline())}</p>']
     for w in rep.warnings:
         out.append(f'<p class="warn">warning: {_e(w)}</p>')
     out.append('<ul class="toc">')

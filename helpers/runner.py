@@ -27,14 +27,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import nursery as _nursery
 from .interpreters import Interpreter, get_interpreter
 
 __all__ = ["run", "RunResult", "ChildError", "ChildTimeout", "private_tmpdir"]
 
 # Variables that would change what the child does behind the caller's back. They are removed
-# from the inherited environment unless the call passes them explicitly.
+# from the inherited environment unless the call passes them explicitly. PYPY_GC_* are kept: a
+# learner who exports them means them, and every PyPy result says which nursery it ran with
+# (helpers.nursery).
 _SCRUBBED = ("PYPYLOG", "PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT", "PYTHONHOME")
-_SCRUBBED_PREFIXES = ("PYPY_GC_",)
 
 _TMP_PREFIX = "pypy-course-"
 
@@ -68,6 +70,7 @@ class RunResult:
     stdout_bytes: int = 0
     stderr_bytes: int = 0
     dropped: dict = field(default_factory=dict)
+    nursery: "_nursery.Nursery | None" = None  # PyPy runs: the nursery it ran with, and why
 
     @property
     def ok(self) -> bool:
@@ -195,7 +198,7 @@ def child_env(env: dict | None = None) -> dict:
     out = {
         k: v
         for k, v in os.environ.items()
-        if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)
+        if k not in _SCRUBBED
     }
     out["PYTHONIOENCODING"] = "utf-8"
     out["PYTHONUNBUFFERED"] = "1"
@@ -269,6 +272,10 @@ def run(
     PyPy as ``--jit`` (for example "off" or "threshold=200"). ``timeout`` in seconds (None for
     none) kills the child's whole process group. With ``check`` a failing child raises
     :class:`ChildError` whose message is the child's own traceback.
+
+    A PyPy child runs with the nursery :func:`helpers.nursery.choose` picks (an oversized
+    default is replaced; ``env={"PYPY_GC_NURSERY": "default"}`` keeps PyPy's own), and the
+    result's ``nursery`` says which.
     """
     __tracebackhide__ = True
     if (code is None) == (script is None):
@@ -283,7 +290,12 @@ def run(
             if not target.is_file():
                 raise FileNotFoundError(f"no script at {target}")
         argv = build_argv(interp, target, args, jit)
+        nursery = None
+        if interp.name == "pypy":
+            changes, nursery = _nursery.choose(interp, env)
+            env = {**(env or {}), **changes}
         result = _spawn(interp, argv, child_env(env), cwd or os.getcwd(), timeout, output_limit)
+        result.nursery = nursery
     if check:
         result.check()
     return result

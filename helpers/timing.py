@@ -55,7 +55,8 @@ from typing import Mapping, NamedTuple, Optional
 
 import numpy as np
 
-from .display import figure_png, img_tag, warnings_html, warnings_lines
+from .display import figure_png, img_tag, notes_html, notes_lines, warnings_html, warnings_lines
+from .nursery import describe_runs
 
 __all__ = [
     "changepoints",
@@ -721,8 +722,14 @@ class RaceResult:
             text += f"; start-up {format_seconds(start)}"
         return text
 
+    @property
+    def nursery(self) -> list:
+        """What the PyPy children's nursery was, and why (one sentence per distinct setting)."""
+        return describe_runs(self.runs.values())
+
     def __str__(self) -> str:
         lines = [self.headline()] + ["  " + self._line(k) for k in self.results]
+        lines += notes_lines(self.nursery)
         lines += warnings_lines(self.warnings)
         return "\n".join(lines)
 
@@ -756,7 +763,7 @@ class RaceResult:
     def _repr_html_(self) -> str:
         parts = [f"<p><b>{html.escape(self.headline())}</b></p>",
                  self.display_table().to_html(escape=True),
-                 img_tag(self.figure, "warm-up plot")]
+                 img_tag(self.figure, "warm-up plot"), notes_html(self.nursery)]
         parts.append(warnings_html(self.warnings))
         return "<div>" + "\n".join(p for p in parts if p) + "</div>"
 
@@ -950,8 +957,14 @@ class PairResult:
                 f"({row['slow_warmup']}), {self.names[1]} "
                 f"{format_seconds(row['fast_median_s'])} ({row['fast_warmup']}) per run")
 
+    @property
+    def nursery(self) -> list:
+        """What the PyPy children's nursery was, and why (one sentence per distinct setting)."""
+        return describe_runs(r for race in self.races.values() for r in race.runs.values())
+
     def __str__(self) -> str:
         lines = [self.headline()] + ["  " + self._line(k) for k in self.ratios]
+        lines += notes_lines(self.nursery)
         lines += warnings_lines(self.warnings)
         return "\n".join(lines)
 
@@ -991,6 +1004,6 @@ class PairResult:
     def _repr_html_(self) -> str:
         parts = [f"<p><b>{html.escape(self.headline())}</b></p>",
                  self.display_table().to_html(escape=True),
-                 img_tag(self.figure, "race of two variants"),
+                 img_tag(self.figure, "race of two variants"), notes_html(self.nursery),
                  warnings_html(self.warnings)]
         return "<div>" + "\n".join(p for p in parts if p) + "</div>"

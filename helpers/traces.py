@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
+from .nursery import describe_runs
 from .pypylog import Bridge, Loop, MergePoint, PypyLog, Trace, capture, parse
 
 __all__ = ["trace", "view", "view_traces", "Traces", "TraceInfo", "Frame", "SourceLine", "Block", "Counts",
@@ -406,11 +407,12 @@ class Traces:
 
     def __init__(self, log: PypyLog, *, top: Optional[int] = DEFAULT_TOP,
                  sources: Optional[dict] = None, title: str = "PyPy traces",
-                 stdout: str = "", command: str = ""):
+                 stdout: str = "", command: str = "", notes=()):
         self.log = log
         self.title = title
         self.stdout = stdout
         self.command = command
+        self.notes = list(notes)  # facts to read it by, e.g. the nursery PyPy ran with
         self._sources = _Sources(sources)
         self.ranked = sorted(log.loops + log.bridges, key=lambda t: (-t.runs, t.start))
         self.top = top
@@ -479,6 +481,7 @@ class Traces:
             rows.append(f"  #{info.rank:<3} {info.label:34} {info.runs:>12,} runs  "
                         f"{c.ops:>5} ops {c.n_guards:>4} guards {len(info.bridges):>3} bridges"
                         f" {c.n_calls:>3} calls {c.n_allocs:>3} allocs  {info.where}")
+        rows += [f"Note: {n}" for n in self.notes]
         return "\n".join(rows)
 
     __repr__ = __str__
@@ -595,6 +598,8 @@ class _Renderer:
                f"<p><b>{_e(v.headline())}</b></p>"]
         if v.command:
             out.append(f'<p class="tv-sub">{_e(v.command)}</p>')
+        for note in v.notes:
+            out.append(f'<p class="tv-sub">{_e(note)}</p>')
         for w in v.log.warnings[:5]:
             out.append(f'<p class="tv-sub">warning: {_e(w)}</p>')
         out.append(self.table())
@@ -858,6 +863,7 @@ def trace(code: Union[str, os.PathLike, None] = None, *, script=None, args=(),
     what = f"script {script}" if script is not None else "a snippet"
     return Traces(cap.log, top=None if all else top, sources=sources, stdout=cap.run.stdout,
                   title=f"PyPy traces of {os.path.basename(str(script)) if script else 'a snippet'}",
+                  notes=describe_runs([cap.run]),
                   command=f"traces of {what}, run once on {cap.run.interpreter.label} "
                           f"({cap.run.wall:.2f} s wall)")
 

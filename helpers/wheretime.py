@@ -38,7 +38,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .display import figure_png, img_tag, warnings_html, warnings_lines
+from .display import figure_png, img_tag, notes_html, notes_lines, warnings_html, warnings_lines
+from .nursery import describe_runs
 from .pypylog import DEFAULT_CATEGORIES, PypyLog, capture, require_pypy
 
 __all__ = ["where_time_goes", "WhereTime", "time_split", "BUCKETS"]
@@ -176,7 +177,7 @@ class WhereTime:
     def __str__(self) -> str:
         lines = [self.headline(), self.display_table().to_string(), "Hottest loops and bridges:"]
         lines += self._hot_lines()
-        lines += [f"Note: {n}" for n in self.notes]
+        lines += notes_lines(describe_runs([self.run]) + list(self.notes))
         lines += warnings_lines(self.warnings)
         return "\n".join(lines)
 
@@ -194,8 +195,7 @@ class WhereTime:
             parts.append("<p><b>Hottest loops and bridges</b></p>")
             parts.append(self.hot[["trace", "where", "runs", "ops"]].to_html(index=False,
                                                                             escape=True))
-        parts.append("<p style='font-size:smaller'>" + "<br>".join(
-            html.escape(n) for n in self.notes) + "</p>")
+        parts.append(notes_html(describe_runs([self.run]) + list(self.notes)))
         parts.append(warnings_html(self.warnings))
         return "<div>" + "\n".join(p for p in parts if p) + "</div>"
 
