@@ -161,6 +161,10 @@ def measure_pyperf(setup: str, stmt: str, interpreter: str, extra: list) -> Pype
     with runner.private_tmpdir() as tmp:
         out = tmp / "pyperf.json"
         argv = ["pyperf", "timeit", "--python", interp.path, "-o", str(out), *extra]
+        if interp.name == "pypy":
+            # run() gives the master the course's nursery (helpers.nursery); pyperf's workers
+            # get it too, so both timers measure the same PyPy.
+            argv.append("--inherit-environ=PYPY_GC_NURSERY")
         if setup.strip():
             argv += ["--setup", setup]
         argv += ["--", stmt]

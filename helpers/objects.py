@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .nursery import describe_runs
 from .pypylog import require_pypy
 from .runner import private_tmpdir, run
 
@@ -560,6 +561,7 @@ class MemoryReport:
     df: object
     methods: dict
     n: int
+    nursery: list = field(default_factory=list)  # the PyPy children's nursery, and why
 
     def bytes(self, label: str, interpreter: str = "PyPy") -> float:
         """Bytes per object for one label on one interpreter column ("PyPy", "CPython")."""
@@ -578,6 +580,7 @@ class MemoryReport:
         lines = [f"Bytes per object (N = {self.n:,} objects each), measured on this machine:",
                  self._table().to_string()]
         lines += [f"  {k}: {v}" for k, v in self.methods.items()]
+        lines += [f"Note: {n}" for n in self.nursery]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -585,7 +588,8 @@ class MemoryReport:
 
     def _repr_html_(self) -> str:
         methods = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>"
-                          for k, v in self.methods.items())
+                          for k, v in list(self.methods.items()) + [("Note", n) for n in
+                                                                     self.nursery])
         return (f"<div><p><b>Bytes per object</b> (N = {self.n:,} objects each), measured on "
                 f"this machine</p>{self._table().to_html(escape=True)}"
                 f"<ul style='font-size:smaller'>{methods}</ul></div>")
@@ -622,7 +626,7 @@ def memory_per_object(objects: dict, setup: str = "", *, n: int = 20_000,
         raise ValueError(f"n must be an int of at least 100 (objects per measurement), not {n!r}")
     if not interpreters or isinstance(interpreters, str):
         raise ValueError("interpreters must be a non-empty sequence such as ('cpython', 'pypy')")
-    columns, methods = {}, {}
+    columns, methods, runs = {}, {}, []
     request = {"setup": setup, "n": n, "objects": list(objects.items())}
     for spec in interpreters:
         interp = get_interpreter(spec)
@@ -631,7 +635,8 @@ def memory_per_object(objects: dict, setup: str = "", *, n: int = 20_000,
             driver, req, out = tmp / "memory.py", tmp / "request.json", tmp / "result.json"
             driver.write_text(_MEMORY_CHILD, encoding="utf-8")
             req.write_text(json.dumps(request), encoding="utf-8")
-            run(script=driver, args=[req, out], interpreter=interp, timeout=timeout)
+            runs.append(run(script=driver, args=[req, out], interpreter=interp,
+                            timeout=timeout))
             if not out.exists():
                 raise RuntimeError(f"{interp.label} exited with status 0 but wrote no "
                                    "measurement: did the setup call sys.exit()?")
@@ -640,4 +645,4 @@ def memory_per_object(objects: dict, setup: str = "", *, n: int = 20_000,
         methods[name] = data["method"]
     df = pd.DataFrame(columns).reindex(list(objects))
     df.index.name = "object"
-    return MemoryReport(df=df, methods=methods, n=n)
+    return MemoryReport(df=df, methods=methods, n=n, nursery=describe_runs(runs))

@@ -68,7 +68,7 @@ def summary_of(nb) -> str:
 
 def run_time(nb) -> str:
     seconds = nb.metadata.get("course", {}).get("run_seconds")
-    return f" *Runs in {seconds:.0f} s.*" if seconds is not None else ""
+    return f" *{seconds:.0f} s on the machine below.*" if seconds is not None else ""
 
 
 def toc(paths, notebooks, titles, base: str = "", heading: str = "## The lessons") -> str:
@@ -93,8 +93,12 @@ def total_time(notebooks) -> list:
     if not seconds or None in seconds:
         return []
     minutes, rest = divmod(round(sum(seconds)), 60)
+    machines = sorted({nb.metadata.get("course", {}).get("machine") or "an unrecorded machine"
+                       for nb in notebooks})
     return ["", f"All {len(seconds)} notebooks, the index included, ran top to bottom in "
-                f"{minutes} min {rest} s when they were last executed."]
+                f"{minutes} min {rest} s when they were last executed and committed, on "
+                f"{' and '.join(machines)}: the committing machine's times, not a promise for "
+                "yours."]
 
 
 _README_BLOCK = re.compile(r"(<!-- lessons[^>]*-->\n).*?(<!-- /lessons -->)", re.S)
