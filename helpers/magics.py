@@ -64,7 +64,8 @@ class CourseMagics(Magics):
     @argument("--timeout", "-t", type=float, default=60.0, help="seconds before the run is killed")
     @argument("--jit", default=None, help="PyPy --jit options, e.g. off or threshold=200")
     @argument("--cpython", action="store_true", help="run on CPython instead, for comparison")
-    @argument("--time", action="store_true", help="also print wall time, CPU time and peak RSS")
+    @argument("--time", action="store_true",
+              help="also print wall time, CPU time, peak RSS and PyPy's nursery")
     @cell_magic
     def pypy(self, line, cell):
         """Run the cell as a script on PyPy and show what it printed."""
@@ -81,6 +82,8 @@ class CourseMagics(Magics):
                 f"user {result.user:.3f} s, sys {result.sys:.3f} s, "
                 f"peak RSS {result.peak_rss_text}]"
             )
+            if result.nursery is not None:
+                print(f"[{result.nursery.describe()}]")
         result.check()
 
     @magic_arguments()
