@@ -31,6 +31,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .formatting import format_size
+
 __all__ = [
     "Nursery",
     "choose",
@@ -71,18 +73,6 @@ def parse_size(text) -> int | None:
         return None
     scale = {"": 1, "k": 1 << 10, "m": MIB, "g": 1 << 30}[m.group(2).lower()]
     return int(float(m.group(1)) * scale)
-
-
-def format_size(n: int | None) -> str:
-    """A byte count the way the lessons say it: "240 MB", "1 MB", "512 KB"."""
-    if n is None:
-        return "unknown"
-    if n >= MIB:
-        v = n / MIB
-        return f"{v:.0f} MB" if v >= 10 or v == int(v) else f"{v:.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{n} bytes"
 
 
 def _read(path: Path) -> str:

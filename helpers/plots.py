@@ -7,12 +7,15 @@ figure left open) and nothing here calls ``plt.show()``.
 
 from __future__ import annotations
 
+import zlib
 from typing import Mapping, Optional
 
 import numpy as np
 from matplotlib import patheffects
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+
+from .formatting import format_seconds
 
 __all__ = ["warmup_figure", "where_time_figure", "COLORS", "PART_COLORS",
            "flame_svg", "flame_figure", "profile_comparison_figure", "pair_figure",
@@ -133,7 +136,6 @@ def where_time_figure(seconds: Mapping, hot=None, *, wall: Optional[float] = Non
     """
     from matplotlib.ticker import MaxNLocator
 
-    from .timing import format_seconds
 
     parts = [(name, float(value or 0.0)) for name, value in seconds.items()]
     total = wall if wall else sum(v for _, v in parts) or 1.0
@@ -242,8 +244,12 @@ def _flame_boxes(root, max_depth: int, min_share: float):
     return out
 
 
+def color_key(frame) -> int:
+    """A stable small number per function (for colours), independent of hash randomisation."""
+    return zlib.crc32(f"{frame.name}:{frame.file}".encode("utf-8", "replace"))
+
+
 def _flame_color(frame, home: str) -> str:
-    from .profiling import color_key
 
     own = bool(home) and frame.file.startswith(home)
     palette = _OWN if own else _OTHER
@@ -403,7 +409,6 @@ def pair_figure(summary, *, names=("slow", "fast"),
     steady median per interpreter (bars, log scale).  Right: the ratio slow/fast with its
     95% interval; right of the dashed 1× line the fast variant is faster.
     """
-    from .timing import format_seconds
 
     slow, fast = names
     n = len(summary)

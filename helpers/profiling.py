@@ -36,7 +36,6 @@ import json
 import math
 import os
 import shutil
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -669,8 +668,3 @@ class ProfileComparison:
     def _repr_mimebundle_(self, include=None, exclude=None):
         return {"text/plain": str(self), "text/html": self._repr_html_(),
                 "image/png": figure_base64(self.figure)}
-
-
-def color_key(frame: Frame) -> int:
-    """A stable small number per function (for colours), independent of hash randomisation."""
-    return zlib.crc32(f"{frame.name}:{frame.file}".encode("utf-8", "replace"))

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Union
 
 from .display import warnings_html, warnings_lines
+from .formatting import format_seconds, plural as _plural
 
 __all__ = [
     "PypylogError",
@@ -1223,7 +1224,6 @@ class PypyLog:
         s = self.seconds(ticks)
         if s is None:
             return f"{ticks:,} ticks"
-        from .timing import format_seconds
 
         return format_seconds(s)
 
@@ -1290,9 +1290,6 @@ class PypyLog:
         parts.append(warnings_html(self.warnings))
         return "<div>" + "\n".join(p for p in parts if p) + "</div>"
 
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _by_time(node: SectionNode) -> list:

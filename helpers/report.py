@@ -26,7 +26,6 @@ reason, and a step that fails is marked *failed* with the error: the report is a
 from __future__ import annotations
 
 import datetime
-import html
 import os
 import re
 import shlex
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Optional
 
 from .display import notes_html, notes_lines
+from .formatting import escape as _e
+from .formatting import format_seconds
 
 __all__ = ["report", "Report", "Section", "Failure", "describe_failure", "parse_traceback",
            "race_code", "findings", "compare_output", "STEPS"]
@@ -526,7 +527,6 @@ def nursery_runs(path, args, cwd, smoked, timeout) -> dict:
 def _nursery_finding(runs) -> Optional[tuple]:
     """The finding that sets the two nursery runs side by side, from their measured figures."""
     from .nursery import format_size
-    from .timing import format_seconds
 
     if not runs:
         return None
@@ -580,7 +580,6 @@ def _error_text(exc) -> str:
 
 
 def _smoke_section(smoke, failures, note) -> Section:
-    from .timing import format_seconds
 
     parts = []
     for key, r in smoke.items():
@@ -687,7 +686,6 @@ def findings(rep: Report) -> list:
 
     Plain rules over the report's results (no new measurement): failures, start-up against run
     time, warm-up, the time split, a dominant function, large output."""
-    from .timing import format_seconds
 
     out = []
     nursery = _nursery_finding(rep.nursery_runs)
@@ -762,8 +760,6 @@ def findings(rep: Report) -> list:
 # ----------------------------------------------------------------------------- HTML
 
 
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
 
 
 _CSS = """
@@ -828,7 +824,6 @@ def _failure_html(label: str, f: Failure) -> str:
 
 
 def _smoke_html(rep: Report) -> str:
-    from .timing import format_seconds
 
     rows = []
     for key, r in rep.smoke.items():

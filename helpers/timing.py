@@ -55,6 +55,8 @@ from typing import Mapping, NamedTuple, Optional
 
 import numpy as np
 
+from .formatting import format_ratio as _fmt_ratio
+from .formatting import format_seconds
 from .display import figure_png, img_tag, notes_html, notes_lines, warnings_html, warnings_lines
 from .nursery import describe_runs
 
@@ -475,23 +477,6 @@ def samples_frame(runs: Mapping, startup: Optional[Mapping] = None,
         columns=["interpreter", "sample", "seconds", "runs"])
     summary = pd.DataFrame(rows).set_index("interpreter")
     return df, summary
-
-
-def format_seconds(s) -> str:
-    """3 significant digits with a unit: ``format_seconds(3.5e-5) == '35.0 µs'``."""
-    if s is None or not np.isfinite(s):
-        return "–"
-    rounded = float(f"{s:.3g}")  # so that 0.99996 is "1.00 s", not "1.00e+03 ms"
-    if abs(rounded) >= 1000:
-        return f"{s:.0f} s"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
-        if abs(rounded) >= scale or unit == "ns":
-            return f"{rounded / scale:#.3g} {unit}".replace(". ", " ")
-    raise AssertionError("unreachable")
-
-
-def _fmt_ratio(r: float) -> str:
-    return f"{r:#.3g}" if r < 100 else f"{r:.0f}"
 
 
 # ----------------------------------------------------------------------------- running

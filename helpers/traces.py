@@ -31,13 +31,13 @@ iteration). A line's counts are of the body; the preamble's are kept apart.
 from __future__ import annotations
 
 import ast
-import html
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
+from .formatting import escape as _e
 from .nursery import describe_runs
 from .pypylog import Bridge, Loop, MergePoint, PypyLog, Trace, capture, parse
 
@@ -515,8 +515,6 @@ class Traces:
     save = to_html
 
 
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
 
 
 _CSS = """

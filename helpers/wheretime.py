@@ -38,6 +38,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .formatting import format_seconds, plural as _plural
 from .display import figure_png, img_tag, notes_html, notes_lines, warnings_html, warnings_lines
 from .nursery import describe_runs
 from .pypylog import DEFAULT_CATEGORIES, PypyLog, capture, require_pypy
@@ -143,7 +144,6 @@ class WhereTime:
         return self._figure
 
     def headline(self) -> str:
-        from .timing import format_seconds
 
         parts = ", ".join(f"{self.seconds[b] / self.wall:.0%} {b}" for b in BUCKETS
                           if self.wall > 0)
@@ -157,7 +157,6 @@ class WhereTime:
     def display_table(self):
         """The split with readable units, as strings."""
         import pandas as pd
-        from .timing import format_seconds
 
         return pd.DataFrame({
             "time": [format_seconds(self.seconds[b]) if self.seconds[b] else "0"
@@ -221,9 +220,6 @@ def where_time_goes(stmt: Optional[str] = None, *, script=None, args=(), interpr
                   timeout=timeout, interpreter=interp, cwd=cwd, keep=keep)
     return _build(stmt if stmt is not None else str(script), cap, top)
 
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _build(target: str, cap, top: int) -> WhereTime:

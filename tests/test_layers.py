@@ -1,0 +1,92 @@
+"""The library's imports follow the layering docs/ARCHITECTURE.md draws: no cycle, no upward import.
+
+Every ``from .x import`` in helpers/ counts, at module level or inside a function: an import
+placed inside a function to dodge a cycle is still the cycle.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+HELPERS = Path(__file__).resolve().parents[1] / "helpers"
+
+#: Lower layers never import higher ones (docs/ARCHITECTURE.md, "Layers").
+LAYERS = {
+    "formatting": 0, "display": 0, "harness": 0,
+    "nursery": 1, "interpreters": 1,
+    "runner": 2, "plots": 2,
+    "pypylog": 3,
+    "timing": 4, "wheretime": 4, "traces": 4, "profiling": 4, "objects": 4,
+    "report": 5,
+    "magics": 6, "cli": 6, "checks": 6, "__init__": 6, "__main__": 6,
+}
+
+
+def imports() -> dict:
+    """module -> the helpers modules it imports (relative imports, anywhere in the file)."""
+    graph = {}
+    for path in sorted(HELPERS.glob("*.py")):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    found.add(node.module.split(".")[0])
+                else:
+                    found.update(alias.name for alias in node.names)
+        graph[path.stem] = found - {path.stem}
+    return graph
+
+
+def test_every_module_has_a_layer():
+    missing = sorted(set(imports()) - set(LAYERS))
+    assert not missing, f"give {missing} a layer in LAYERS (and in docs/ARCHITECTURE.md)"
+
+
+@pytest.mark.parametrize("module", sorted(LAYERS))
+def test_no_upward_import(module):
+    graph = imports()
+    if module not in graph:
+        pytest.skip(f"{module}.py is gone: drop it from LAYERS")
+    upward = sorted(m for m in graph[module] if LAYERS.get(m, -1) > LAYERS[module])
+    assert not upward, (f"helpers/{module}.py (layer {LAYERS[module]}) imports {upward} from a "
+                        "higher layer: move the shared piece down instead")
+
+
+def test_no_import_cycle():
+    graph = imports()
+
+    def cycle_from(start):
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    return path + [nxt]
+                if nxt not in path:
+                    stack.append((nxt, path + [nxt]))
+        return None
+
+    cycles = [c for c in map(cycle_from, graph) if c]
+    assert not cycles, "import cycle: " + " -> ".join(cycles[0])
+
+
+def test_the_check_can_fail(tmp_path):
+    """The cycle and layer checks see an import inside a function."""
+    fake = tmp_path / "helpers"
+    fake.mkdir()
+    (fake / "plots.py").write_text("def f():\n    from .timing import race\n")
+    (fake / "timing.py").write_text("from .plots import f\n")
+    globals()["HELPERS"] = fake
+    try:
+        graph = imports()
+        assert graph == {"plots": {"timing"}, "timing": {"plots"}}
+        with pytest.raises(AssertionError, match="higher layer"):
+            test_no_upward_import("plots")
+        with pytest.raises(AssertionError, match="import cycle"):
+            test_no_import_cycle()
+    finally:
+        globals()["HELPERS"] = HELPERS_REAL
+
+
+HELPERS_REAL = HELPERS
