@@ -1,10 +1,24 @@
-"""Shared test set-up: the `pypy` marker skips where PyPy is missing, except in CI."""
+"""Shared test set-up: the `pypy` marker skips where PyPy is missing, except in CI; the
+interpreters to parametrize over; one IPython shell with the course's magics loaded."""
 
 import os
 
 import pytest
 
 from helpers.interpreters import InterpreterNotFound, find_pypy
+
+#: ``@pytest.mark.parametrize("which", INTERPRETERS)``: each test on CPython and on PyPy.
+INTERPRETERS = ["cpython", pytest.param("pypy", marks=pytest.mark.pypy)]
+
+
+@pytest.fixture(scope="session")
+def ip():
+    """One IPython shell for the whole session, with ``%load_ext helpers`` done."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "helpers")
+    return shell
 
 
 def pytest_configure(config):

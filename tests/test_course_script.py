@@ -179,6 +179,7 @@ def test_without_pypy_as_non_root_says_what_to_do():
     assert venv_state() == before
 
 
+@pytest.mark.slow  # starts ./course, a kernel or JupyterLab
 def test_second_setup_is_a_quick_no_op():
     first = course("setup")  # sets up if needed (minutes on a new machine)
     assert first.returncode == 0, first.stderr
@@ -194,6 +195,7 @@ def test_second_setup_is_a_quick_no_op():
     assert elapsed < 15, f"second ./course setup took {elapsed:.1f} s"
 
 
+@pytest.mark.slow  # starts ./course, a kernel or JupyterLab
 def test_repo_root_is_on_the_venv_path_from_any_folder(tmp_path):
     code = "import sys, json; print(json.dumps(sys.path))"
     result = subprocess.run(
@@ -208,6 +210,7 @@ def test_repo_root_is_on_the_venv_path_from_any_folder(tmp_path):
         )
 
 
+@pytest.mark.slow  # starts ./course, a kernel or JupyterLab
 def test_python3_kernel_runs_the_venv_python(tmp_path):
     """The kernel JupyterLab and nbval start is .venv's python, with the repo on its path."""
     code = r"""
@@ -240,6 +243,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # starts ./course, a kernel or JupyterLab
 def test_lab_prints_a_url_that_serves(tmp_path):
     log_path = tmp_path / "lab.log"
     with open(log_path, "w") as log:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import INTERPRETERS
 
 from helpers.runner import ChildError, run
 
@@ -19,7 +20,6 @@ import tinylang  # noqa: E402
 
 LOG = EXAMPLES / "logreport.py"
 TINY = EXAMPLES / "tinylang.py"
-INTERPRETERS = ["cpython", pytest.param("pypy", marks=pytest.mark.pypy)]
 
 
 def small_args(name, folder):

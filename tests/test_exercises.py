@@ -97,6 +97,7 @@ def test_solution_check_cells_say_what_they_check(path):
         assert cell.source.lstrip().startswith("# Check:"), cell.source[:80]
 
 
+@pytest.mark.slow  # a kernel per exercise
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
 def test_blank_exercise_fails_kindly_at_a_check_cell(path):
     nb = nbformat.read(path, as_version=4)

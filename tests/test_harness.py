@@ -7,13 +7,13 @@ import types
 
 import numpy as np
 import pytest
+from conftest import INTERPRETERS
 
 from helpers import harness
 from helpers.harness import measure
 from helpers.runner import ChildError
 from helpers.timing import HARNESS, race, run_harness
 
-INTERPRETERS = ["cpython", pytest.param("pypy", marks=pytest.mark.pypy)]
 
 
 class FakeClock:

@@ -1,16 +1,8 @@
 """The cell magics, driven through a real IPython shell."""
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
 from helpers.runner import ChildError
-
-
-@pytest.fixture(scope="module")
-def ip():
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "helpers")
-    return shell
 
 
 def test_magics_are_registered(ip):

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import INTERPRETERS
 
 from helpers import interpreters
 from helpers.runner import ChildError, ChildTimeout, RunResult, run
 
-INTERPRETERS = ["cpython", pytest.param("pypy", marks=pytest.mark.pypy)]
 
 
 def alive(pid: int) -> bool:

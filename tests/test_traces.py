@@ -298,11 +298,7 @@ def test_page_in_chromium(real, tmp_path):
 
 
 @pytest.mark.pypy
-def test_jitview_magic(tmp_path, capsys):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "helpers")
+def test_jitview_magic(ip, tmp_path, capsys):
     page = tmp_path / "cell.html"
     cell = "t = 0\nfor i in range(50000):\n    t += i % 7\nprint(t)\n"
     result = ip.run_cell_magic("jitview", f"--top 3 --html {page} -o", cell)

@@ -150,11 +150,7 @@ def test_time_split_uses_backend_sections_when_logged():
 
 
 @pytest.mark.pypy
-def test_pypylog_magic():
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "helpers")
+def test_pypylog_magic(ip):
     assert "pypylog" in ip.magics_manager.magics["cell"]
     r = ip.run_cell_magic("pypylog", "-o --nursery 1M --top 3",
                           "x = [str(i) for i in range(200000)]")
