@@ -28,28 +28,14 @@ __all__ = [
     "find_cpython",
     "find_pypy",
     "check_setup",
+    "require_pypy",
     "COURSE_ROOT",
 ]
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 
-_PROBE = r"""
-import json, sys, platform
-try:
-    import pypyjit  # noqa: F401
-    jit = True
-except ImportError:
-    jit = False
-pv = getattr(sys, "pypy_version_info", None)
-print(json.dumps({
-    "implementation": platform.python_implementation(),
-    "version": platform.python_version(),
-    "pypy_version": "%d.%d.%d" % pv[:3] if pv else None,
-    "jit": jit,
-    "executable": sys.executable,
-    "prefix": sys.prefix,
-}))
-"""
+#: The probe runs as a file, beside this one (it answers on stdout: there is no Interpreter yet).
+PROBE = Path(__file__).resolve().with_name("probe_child.py")
 
 _SETUP_HINT = (
     "Run `./course setup` from the course folder (it installs Debian's pypy3 when it can), "
@@ -86,7 +72,7 @@ class Interpreter:
 def _probe_cached(path: str, mtime: float) -> dict:
     try:
         proc = subprocess.run(
-            [path, "-c", _PROBE],
+            [path, str(PROBE)],
             capture_output=True,
             text=True,
             errors="replace",
@@ -213,6 +199,25 @@ def get_interpreter(spec="pypy") -> Interpreter:
         path = found
     info = _probe(path)
     return _make("pypy" if info["implementation"] == "PyPy" else "cpython", path, info)
+
+
+_WHY_JIT = ("{label} has no JIT, so it has none of what this looks at; to compare the two "
+            "interpreters, use helpers.race().")
+
+
+def require_pypy(interpreter, who: str, why: str = _WHY_JIT) -> Interpreter:
+    """The :class:`Interpreter` for ``interpreter`` if it is a PyPy; else a ``ValueError`` that
+    explains why ``who`` needs one (CPython is refused without starting it). ``why`` is the
+    explanation, with ``{label}`` standing for the interpreter given.
+    """
+    interp = None
+    if not (isinstance(interpreter, str) and interpreter.lower() in ("cpython", "python",
+                                                                     "python3")):
+        interp = get_interpreter(interpreter)
+        if interp.name == "pypy":
+            return interp
+    label = interp.label if interp is not None else "CPython"
+    raise ValueError(f"{who} needs PyPy: " + why.format(label=label))
 
 
 # ----------------------------------------------------------------------------- set-up check

@@ -25,6 +25,7 @@ own default whatever its size: lesson 07 uses it to show what an oversized nurse
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -55,14 +56,6 @@ _FALLBACK_CACHE = 2 * MIB  # when sysfs does not say: a common per-core L2
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)b?\s*$", re.IGNORECASE)
 
-# How PyPy reports its own nursery: gc.get_stats() has it in bytes (the raw stats object) or
-# formatted ("240.0MB"); both are read so that any PyPy 7.3 answers.
-_PROBE = """\
-import gc
-s = gc.get_stats()
-raw = getattr(getattr(s, "_s", None), "nursery_size", None)
-print(raw if isinstance(raw, int) else s.nursery_size)
-"""
 
 
 def parse_size(text) -> int | None:
@@ -131,16 +124,16 @@ def _clean_env() -> dict:
 
 @functools.lru_cache(maxsize=16)
 def _default_cached(path: str, mtime: float) -> int | None:
+    probe = Path(__file__).resolve().with_name("probe_child.py")
     try:
-        proc = subprocess.run([path, "-c", _PROBE], capture_output=True, text=True,
+        proc = subprocess.run([path, str(probe)], capture_output=True, text=True,
                               errors="replace", timeout=60, stdin=subprocess.DEVNULL,
                               env=_clean_env())
-    except (OSError, subprocess.TimeoutExpired):
+        answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
         return None
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return None
-    value = proc.stdout.strip().splitlines()[-1]
-    return int(value) if value.isdigit() else parse_size(value)
+    size = answer.get("nursery") if isinstance(answer, dict) else None
+    return size if isinstance(size, int) else None
 
 
 def pypy_default(interp) -> int | None:

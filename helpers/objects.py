@@ -33,14 +33,13 @@ dir, never parsed from the snippet's stdout) through :func:`helpers.runner.run`.
 from __future__ import annotations
 
 import html
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .nursery import describe_runs
-from .pypylog import require_pypy
-from .runner import private_tmpdir, run
+from .interpreters import get_interpreter, require_pypy
+from .runner import ask, private_tmpdir
 
 __all__ = ["inspect_objects", "ObjectReport", "ObjectInfo", "MapInfo", "MapAttribute",
            "parse_map", "memory_per_object", "MemoryReport"]
@@ -176,115 +175,7 @@ def parse_map(text: str, slot_names=(), types=None, cls: Optional[str] = None) -
 
 # ----------------------------------------------------------------------------- the child
 
-# Runs inside PyPy: stdlib only, Python 3.9. argv: SNIPPET REQUEST.json RESULT.json
-_INSPECT_CHILD = r'''
-import json, os, re, sys, types
-
-_SKIP = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
-         types.MethodType)
-_DICT_ATTR = re.compile(r"<(?:Unboxed)?PlainAttribute ([^<]*?) DICT -?\d+ ")
-
-
-def slot_names(cls):
-    """Slot names in PyPy's numbering: base classes first, each class's slots sorted."""
-    names = []
-    for klass in reversed(cls.__mro__):
-        slots = klass.__dict__.get("__slots__", ())
-        if isinstance(slots, str):
-            slots = (slots,)
-        names += sorted(s for s in slots if s not in ("__dict__", "__weakref__"))
-    return names
-
-
-def value_type(obj, name):
-    try:
-        return type(object.__getattribute__(obj, name)).__name__
-    except Exception:
-        return None
-
-
-def main(snippet, request, out):
-    import __pypy__
-    strategy = __pypy__.strategy
-    with open(request) as f:
-        req = json.load(f)
-    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-        sys.path[0] = os.getcwd()  # the learner's modules import, as for a script run here
-    with open(snippet, encoding="utf-8") as f:
-        source = f.read()
-    ns = {"__name__": "__main__", "__builtins__": __builtins__}
-    exec(compile(source, "snippet.py", "exec"), ns)
-
-    names = req["names"]
-    if names is None:
-        names = [k for k, v in list(ns.items())
-                 if not k.startswith("_") and not isinstance(v, _SKIP)]
-    defined = sorted(k for k in ns if not k.startswith("_"))
-    # 1. every description first: reading an attribute or __dict__ later may change a map
-    entries, reps = [], {}
-    for name in names:
-        entry = {"name": name}
-        entries.append(entry)
-        try:
-            value = eval(name, ns)
-        except NameError:
-            entry["error"] = "undefined"
-            continue
-        except Exception as exc:
-            entry["error"] = "%s: %s" % (type(exc).__name__, exc)
-            continue
-        entry["value"] = value
-        entry["type"] = type(value).__name__
-        try:
-            text = strategy(value)
-        except TypeError:
-            text = None
-        if text is not None and text.startswith("<"):
-            entry["map"] = text
-            reps.setdefault(text, value)
-        else:
-            entry["strategy"] = text
-        if isinstance(value, (list, tuple)):
-            found = {}
-            for item in value:
-                if isinstance(item, (list, dict, set, frozenset)):
-                    continue
-                try:
-                    t = strategy(item)
-                except TypeError:
-                    continue
-                if not t.startswith("<"):
-                    continue
-                found[t] = found.get(t, 0) + 1
-                reps.setdefault(t, item)
-            entry["item_maps"] = found
-        try:
-            entry["len"] = len(value)
-        except Exception:
-            entry["len"] = None
-    # 2. then what the maps hold: value types, slot names, a devolved instance's dict
-    maps = {}
-    for text, obj in reps.items():
-        slots = slot_names(type(obj))
-        names_ = _DICT_ATTR.findall(text) + slots
-        info = {"class": type(obj).__qualname__, "slots": slots,
-                "types": dict((n, value_type(obj, n)) for n in names_)}
-        if "DevolvedDictTerminator" in text:
-            d = object.__getattribute__(obj, "__dict__")
-            info["dict_strategy"] = strategy(d)
-            info["dict_len"] = len(d)
-            info["dict_keys"] = [str(k) for k in list(d)[:12]]
-            info["types"] = dict((str(k), type(v).__name__) for k, v in list(d.items())[:12])
-        maps[text] = info
-    for entry in entries:
-        entry.pop("value", None)
-    with open(out, "w") as f:
-        json.dump({"objects": entries, "maps": maps, "defined": defined}, f)
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:4])
-'''
+# The program that runs inside PyPy: helpers/inspect_child.py.
 
 
 _WHY_STRATEGIES = (
@@ -334,17 +225,11 @@ def inspect_objects(code: str, names=None, *, interpreter="pypy",
     names = _check_names(names)
     interp = require_pypy(interpreter, "inspect_objects()", _WHY_STRATEGIES)
     with private_tmpdir() as tmp:
-        driver, snippet = tmp / "inspect_objects.py", tmp / "snippet.py"
-        request, out = tmp / "request.json", tmp / "result.json"
-        driver.write_text(_INSPECT_CHILD, encoding="utf-8")
+        snippet = tmp / "snippet.py"
         snippet.write_text(code, encoding="utf-8")
-        request.write_text(json.dumps({"names": names}), encoding="utf-8")
-        proc = run(script=driver, args=[snippet, request, out], interpreter=interp,
-                   timeout=timeout)
-        if not out.exists():
-            raise RuntimeError(f"{interp.label} exited with status 0 but wrote no report: did "
-                               "the snippet call sys.exit() or os._exit()?")
-        data = json.loads(out.read_text(encoding="utf-8"))
+        data, proc = ask("inspect_child", {"snippet": str(snippet), "names": names},
+                         interpreter=interp, timeout=timeout, what="report",
+                         hint="did the snippet call sys.exit() or os._exit()?")
     return ObjectReport.build(data, stdout=proc.stdout)
 
 
@@ -491,65 +376,7 @@ class ObjectReport:
 
 # ----------------------------------------------------------------------------- memory
 
-# Runs inside the child (CPython or PyPy): stdlib only, Python 3.9. argv: REQUEST RESULT
-_MEMORY_CHILD = r'''
-import gc, json, os, sys
-
-PYPY = hasattr(sys, "pypy_version_info")
-if PYPY:
-    METHOD = ("growth of PyPy's GC memory in use (arenas + raw-malloced objects, "
-              "gc._get_stats()) after a full gc.collect()")
-else:
-    import tracemalloc
-    METHOD = "growth of the memory traced by tracemalloc after gc.collect()"
-
-
-def in_use():
-    gc.collect()
-    gc.collect()
-    if PYPY:
-        s = gc._get_stats()
-        return s.total_arena_memory + s.total_rawmalloced_memory
-    return tracemalloc.get_traced_memory()[0]
-
-
-def per_object(fill, n):
-    holder = [None] * n
-    before = in_use()
-    fill(holder, n)
-    after = in_use()
-    del holder
-    return (after - before) / n
-
-
-def main(request, out):
-    with open(request) as f:
-        req = json.load(f)
-    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-        sys.path[0] = os.getcwd()
-    ns = {"__name__": "__main__", "__builtins__": __builtins__}
-    exec(compile(req["setup"], "<setup>", "exec"), ns)
-    n = req["n"]
-    result = {}
-    for label, expr in req["objects"]:
-        src = ("def _fill(_holder, _n):\n    for i in range(_n):\n"
-               "        _holder[i] = (%s)\n" % expr)
-        exec(compile(src, "<%s>" % label, "exec"), ns)
-        fill = ns.pop("_fill")
-        fill([None] * max(1, n // 10), max(1, n // 10))  # warm-up: JIT, caches, maps
-        if not PYPY:
-            tracemalloc.start()
-        sizes = [per_object(fill, n) for _ in range(2)]
-        if not PYPY:
-            tracemalloc.stop()
-        result[label] = min(sizes)
-    with open(out, "w") as f:
-        json.dump({"bytes": result, "method": METHOD}, f)
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:3])
-'''
+# The program that runs inside the child: helpers/memory_child.py.
 
 
 @dataclass
@@ -609,8 +436,6 @@ def memory_per_object(objects: dict, setup: str = "", *, n: int = 20_000,
     __tracebackhide__ = True
     import pandas as pd
 
-    from .interpreters import get_interpreter
-
     if not isinstance(objects, dict) or not objects:
         raise ValueError("objects must be a non-empty dict: label -> expression of `i`, e.g. "
                          "{'tuple': '(i, 2 * i)'}")
@@ -631,16 +456,9 @@ def memory_per_object(objects: dict, setup: str = "", *, n: int = 20_000,
     for spec in interpreters:
         interp = get_interpreter(spec)
         name = interp.short if interp.short not in columns else interp.label
-        with private_tmpdir() as tmp:
-            driver, req, out = tmp / "memory.py", tmp / "request.json", tmp / "result.json"
-            driver.write_text(_MEMORY_CHILD, encoding="utf-8")
-            req.write_text(json.dumps(request), encoding="utf-8")
-            runs.append(run(script=driver, args=[req, out], interpreter=interp,
-                            timeout=timeout))
-            if not out.exists():
-                raise RuntimeError(f"{interp.label} exited with status 0 but wrote no "
-                                   "measurement: did the setup call sys.exit()?")
-            data = json.loads(out.read_text(encoding="utf-8"))
+        data, proc = ask("memory_child", request, interpreter=interp, timeout=timeout,
+                         what="measurement", hint="did the setup call sys.exit()?")
+        runs.append(proc)
         columns[name] = data["bytes"]
         methods[name] = data["method"]
     df = pd.DataFrame(columns).reindex(list(objects))

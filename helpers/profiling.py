@@ -32,7 +32,6 @@ fractions of the total weight either way.
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 import shutil
@@ -41,7 +40,9 @@ from pathlib import Path
 from typing import Optional
 
 from .display import figure_base64, figure_png, notes_html, notes_lines, warnings_html
+from .interpreters import get_interpreter
 from .nursery import describe_runs
+from .runner import ask, private_tmpdir
 
 __all__ = [
     "profile",
@@ -66,75 +67,7 @@ LINES_UNSUPPORTED = (
     "into smaller ones."
 )
 
-# Runs INSIDE the child (PyPy 3.9 or CPython): stdlib and vmprof only, Python 3.9-compatible.
-DRIVER = r'''
-import json, os, sys, time, types
-
-
-def _course_profiled_program(code, target, done):
-    # What runpy.run_path does for a .py file, minus runpy's own frames in the profile.
-    module = types.ModuleType("__main__")
-    module.__file__, module.__cached__, module.__spec__, module.__loader__ = target, None, None, None
-    done.append(module)  # alive until vmprof.disable(), which names the code it sampled
-    saved = sys.modules.get("__main__")
-    sys.modules["__main__"] = module
-    try:
-        exec(code, module.__dict__)
-    finally:
-        sys.modules["__main__"] = saved
-
-
-def main():
-    with open(sys.argv[1]) as f:
-        cfg = json.load(f)
-    try:
-        import vmprof
-    except ImportError:
-        sys.stderr.write("vmprof is not installed for %s (%s): install it into that "
-                         "interpreter's venv (`./course setup` does).\n"
-                         % (sys.executable, sys.version.split()[0]))
-        sys.exit(3)
-    is_pypy = "__pypy__" in sys.builtin_module_names
-    lines = bool(cfg["lines"]) and not is_pypy
-    target = cfg["target"]
-    with open(target, "rb") as f:
-        code = compile(f.read(), target, "exec", dont_inherit=True)
-    sys.argv = [target] + list(cfg["args"])
-    sys.path[0] = os.path.dirname(target)
-    fd = os.open(cfg["profile"], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-    kwargs = dict(memory=False, lines=lines, native=False)
-    if is_pypy:
-        kwargs["warn"] = False
-    times, failed, stdout, done = [], None, sys.stdout, []
-    devnull = open(os.devnull, "w")
-    vmprof.enable(fd, float(cfg["period"]), **kwargs)
-    try:
-        for i in range(int(cfg["repeat"])):
-            if i == 1:
-                sys.stdout.flush()
-                sys.stdout = devnull  # what repeated runs print is dropped
-            start = time.perf_counter()
-            try:
-                _course_profiled_program(code, target, done)
-            except SystemExit as exc:
-                status = exc.code
-                if status not in (None, 0):
-                    failed = exc
-            times.append(time.perf_counter() - start)
-            if failed is not None:
-                break
-    finally:
-        sys.stdout = stdout
-        vmprof.disable()
-        os.close(fd)
-        with open(cfg["meta"], "w") as f:
-            json.dump({"times": times, "lines": lines, "pypy": is_pypy}, f)
-    if failed is not None:
-        raise failed
-
-
-main()
-'''
+# The program that runs inside the child: helpers/vmprof_child.py (ENTRY is its function).
 
 
 class ProfileError(ValueError):
@@ -311,23 +244,15 @@ def _is_script(value) -> bool:
 
 def _once(target: Path, interp, *, args, repeat, lines, period, timeout, env, jit, cwd, keep,
           allow_empty=False):
-    from .runner import private_tmpdir, run
-
     with private_tmpdir() as tmp:
-        prof, meta, cfg, driver = (tmp / "program.prof", tmp / "meta.json", tmp / "config.json",
-                                   tmp / "vmprof_driver.py")
-        driver.write_text(DRIVER, encoding="utf-8")
-        cfg.write_text(json.dumps({
+        prof = tmp / "program.prof"
+        info, result = ask("vmprof_child", {
             "target": str(target), "args": [str(a) for a in args], "repeat": int(repeat),
-            "lines": bool(lines), "period": float(period), "profile": str(prof),
-            "meta": str(meta)}), encoding="utf-8")
-        result = run(script=driver, args=[cfg], interpreter=interp, timeout=timeout, env=env,
-                     jit=jit if interp.name == "pypy" else None, cwd=cwd)
-        if not meta.exists():
-            raise ProfileError(
-                f"{interp.label} exited with status 0 but the profile was not finished: did the "
-                "program call os._exit()? Let it end normally (or with sys.exit()).")
-        info = json.loads(meta.read_text(encoding="utf-8"))
+            "lines": bool(lines), "period": float(period), "profile": str(prof)},
+            interpreter=interp, timeout=timeout, env=env,
+            jit=jit if interp.name == "pypy" else None, cwd=cwd, error=ProfileError,
+            what="finished profile",
+            hint="did the program call os._exit()? Let it end normally (or with sys.exit()).")
         if keep is not None:
             Path(keep).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(prof, keep)
@@ -357,9 +282,6 @@ def profile(stmt_or_script=None, interpreter="pypy", *, script=None, args=(),
     :class:`helpers.runner.ChildError` with its traceback.
     """
     __tracebackhide__ = True
-    from .interpreters import get_interpreter
-    from .runner import private_tmpdir
-
     if script is not None and stmt_or_script is not None:
         raise TypeError("profile() takes code or script=, not both")
     if script is None and stmt_or_script is None:

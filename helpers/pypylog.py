@@ -53,6 +53,8 @@ from typing import Callable, Iterable, Iterator, Optional, Union
 
 from .display import warnings_html, warnings_lines
 from .formatting import format_seconds, plural as _plural
+from .interpreters import require_pypy as _require_pypy
+from .runner import ask, private_tmpdir, run
 
 __all__ = [
     "PypylogError",
@@ -1556,15 +1558,6 @@ def _categories_text(categories) -> str:
 
 _TICK_RATES: dict = {}
 
-_CALIBRATION = """\
-import gc, sys, time
-gc.collect()
-t0 = time.perf_counter()
-time.sleep(float(sys.argv[1]))
-t1 = time.perf_counter()
-gc.collect()
-print(repr(t1 - t0))
-"""
 
 
 def tick_rate(interpreter="pypy", *, sleep: float = 0.2, refresh: bool = False) -> float:
@@ -1575,16 +1568,14 @@ def tick_rate(interpreter="pypy", *, sleep: float = 0.2, refresh: bool = False) 
     ``PYPYLOG=gc-collect``, a ``time.sleep(sleep)`` between them timed with
     ``time.perf_counter``; the largest gap between the log's timestamps is that sleep.
     """
-    from .runner import private_tmpdir, run
-
     interp = require_pypy(interpreter, "tick_rate()")
     if interp.path in _TICK_RATES and not refresh:
         return _TICK_RATES[interp.path]
     with private_tmpdir() as tmp:
         path = tmp / "calibration.log"
-        result = run(_CALIBRATION, interpreter=interp, args=[sleep],
-                     env={"PYPYLOG": f"gc-collect:{path}"}, timeout=60)
-        elapsed = float(result.stdout.split()[-1])
+        answer, _ = ask("tickrate_child", {"sleep": sleep}, interpreter=interp,
+                        env={"PYPYLOG": f"gc-collect:{path}"}, timeout=60)
+        elapsed = float(answer["elapsed"])
         ticks = [s.start for s in iter_sections(path, bodies=False)]
         ticks += [s.stop for s in iter_sections(path, bodies=False)]
     ticks.sort()
@@ -1595,26 +1586,14 @@ def tick_rate(interpreter="pypy", *, sleep: float = 0.2, refresh: bool = False) 
     return _TICK_RATES[interp.path]
 
 
-_WHY_PYPYLOG = ("PYPYLOG is PyPy's own debug log of its JIT (tracing, compiling) and its GC. "
+WHY_PYPYLOG = ("PYPYLOG is PyPy's own debug log of its JIT (tracing, compiling) and its GC. "
                 "{label} has no JIT and writes no such log, so there is nothing to read; to "
                 "compare the two interpreters, use helpers.race().")
 
 
-def require_pypy(interpreter, who: str, why: str = _WHY_PYPYLOG):
-    """The :class:`helpers.interpreters.Interpreter` for ``interpreter`` if it is a PyPy; else a
-    ``ValueError`` that explains why ``who`` needs one (CPython is refused without starting it).
-    ``why`` is the explanation, with ``{label}`` standing for the interpreter given.
-    """
-    from .interpreters import get_interpreter
-
-    interp = None
-    if not (isinstance(interpreter, str) and interpreter.lower() in ("cpython", "python",
-                                                                     "python3")):
-        interp = get_interpreter(interpreter)
-        if interp.name == "pypy":
-            return interp
-    label = interp.label if interp is not None else "CPython"
-    raise ValueError(f"{who} needs PyPy: " + why.format(label=label))
+def require_pypy(interpreter, who: str, why: str = WHY_PYPYLOG):
+    """:func:`helpers.interpreters.require_pypy`, explaining by default why a PYPYLOG needs PyPy."""
+    return _require_pypy(interpreter, who, why)
 
 
 def capture(code: Optional[str] = None, *, script=None, categories=DEFAULT_CATEGORIES,
@@ -1634,8 +1613,6 @@ def capture(code: Optional[str] = None, *, script=None, categories=DEFAULT_CATEG
     :class:`helpers.runner.ChildError` after the log was read.
     """
     __tracebackhide__ = True
-    from .runner import private_tmpdir, run
-
     interp = require_pypy(interpreter, "capture()")
     cats = _categories_text(categories)
     tick_hz = tick_rate(interp) if parse_log and clock in ("auto", "rate") else None

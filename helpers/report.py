@@ -207,33 +207,10 @@ def _first_difference(x: str, y: str) -> str:
 # ----------------------------------------------------------------------------- the race
 
 
-_RUNNER = '''
-import os as _os, sys as _sys, types as _types
-_report_path = {path!r}
-_report_argv = {argv!r}
-_os.chdir({cwd!r})
-_sys.path.insert(0, _os.path.dirname(_report_path))
-with open(_report_path, "rb") as _f:
-    _report_code = compile(_f.read(), _report_path, "exec", dont_inherit=True)
-_report_devnull = open(_os.devnull, "w")
-
-
-def _report_run(code=_report_code, path=_report_path, argv=_report_argv):
-    """Run the script once, as `python script.py args` would, its output to os.devnull."""
-    module = _types.ModuleType("__main__")
-    module.__file__ = path
-    saved = (_sys.modules.get("__main__"), _sys.argv, _sys.stdout, _sys.stderr)
-    _sys.modules["__main__"] = module
-    _sys.argv = list(argv)
-    _sys.stdout = _sys.stderr = _report_devnull
-    try:
-        exec(code, module.__dict__)
-    except SystemExit as exc:
-        if exc.code not in (None, 0):
-            raise RuntimeError("the script called sys.exit(%r) during the race" % (exc.code,))
-    finally:
-        _sys.modules["__main__"], _sys.argv, _sys.stdout, _sys.stderr = saved
-'''
+#: The setup of the race: it loads helpers/script_runner.py into the harness's module.
+_RUNNER = ("exec(compile(open({file!r}, encoding='utf-8').read(), {file!r}, 'exec'))\n"
+           "_report_run = _make_report_runner({path!r}, {argv!r}, {cwd!r})\n")
+_SCRIPT_RUNNER = str(Path(__file__).resolve().with_name("script_runner.py"))
 
 
 def race_code(script, args=(), cwd=None) -> tuple:
@@ -246,7 +223,8 @@ def race_code(script, args=(), cwd=None) -> tuple:
     through a shell."""
     path = str(Path(script).resolve())
     argv = [path] + [str(a) for a in args]
-    setup = _RUNNER.format(path=path, argv=argv, cwd=str(Path(cwd or os.getcwd()).resolve()))
+    setup = _RUNNER.format(file=_SCRIPT_RUNNER, path=path, argv=argv,
+                           cwd=str(Path(cwd or os.getcwd()).resolve()))
     return setup, "_report_run()"
 
 

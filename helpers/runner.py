@@ -16,6 +16,7 @@ Everything in the course that launches PyPy or CPython goes through :func:`run`:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import shutil
@@ -30,7 +31,19 @@ from pathlib import Path
 from . import nursery as _nursery
 from .interpreters import Interpreter, get_interpreter
 
-__all__ = ["run", "RunResult", "ChildError", "ChildTimeout", "private_tmpdir"]
+__all__ = ["run", "ask", "RunResult", "ChildError", "ChildTimeout", "NoAnswer", "private_tmpdir",
+           "child_program"]
+
+#: The programs that run inside the child live beside this file (stdlib only, 3.9-compatible).
+CHILDREN = Path(__file__).resolve().parent
+
+
+def child_program(name: str) -> Path:
+    """The path of one of the course's child programs, e.g. ``child_program("harness")``."""
+    path = CHILDREN / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no child program {path}")
+    return path
 
 # Variables that would change what the child does behind the caller's back. They are removed
 # from the inherited environment unless the call passes them explicitly. PYPY_GC_* are kept: a
@@ -136,6 +149,12 @@ class ChildTimeout(ChildError):
         if tail:
             text += " Its last output:\n\n" + tail
         super().__init__(result, text)
+
+
+class NoAnswer(RuntimeError):
+    """The child ended well but its answer file is missing or broken; ``.result`` is the run."""
+
+    result = None
 
 
 def _tail_lines(text: str, n: int) -> str:
@@ -299,6 +318,40 @@ def run(
     if check:
         result.check()
     return result
+
+
+def ask(program: str | os.PathLike, request: dict, *, interpreter="pypy",
+        what: str = "answer", hint: str = "did the code call sys.exit() or os._exit()?",
+        error: type = NoAnswer, **options) -> tuple:
+    """The course's one way to talk to a child program: ``program REQUEST.json ANSWER.json``.
+
+    ``program`` is one of the child programs beside this file (a name such as ``"harness"``, or a
+    path); ``request`` is written as JSON to a private temp dir, the child runs through
+    :func:`run` (``options`` are run's: ``timeout``, ``env``, ``jit``, ``cwd``, ``args`` go
+    before the two files), and its JSON answer is read back. Returns ``(answer, RunResult)``.
+    A child that fails raises :class:`ChildError` with its traceback; one that exits 0 without a
+    readable answer raises ``error`` (default :class:`NoAnswer`) saying ``what`` was missing and
+    ``hint``.
+    """
+    __tracebackhide__ = True
+    path = child_program(program) if isinstance(program, str) and os.sep not in program \
+        else Path(program)
+    extra = list(options.pop("args", ()))
+    with private_tmpdir() as tmp:
+        req, ans = tmp / "request.json", tmp / "answer.json"
+        req.write_text(json.dumps(request), encoding="utf-8")
+        result = run(script=path, args=[*extra, req, ans], interpreter=interpreter, **options)
+        label = result.interpreter.label
+        if not ans.exists():
+            exc = error(f"{label} exited with status 0 but wrote no {what}: {hint}")
+        else:
+            try:
+                return json.loads(ans.read_text(encoding="utf-8")), result
+            except ValueError as broken:
+                exc = error(f"{label} wrote a broken {what} ({broken}): a bug in "
+                            f"{path.name}, not in your code")
+    exc.result = result
+    raise exc
 
 
 def _spawn(interp, argv, env, cwd, timeout, limit) -> RunResult:

@@ -47,7 +47,6 @@ state, whose slower stretches count in its spread and mean (and a warning names 
 from __future__ import annotations
 
 import html
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +56,11 @@ import numpy as np
 
 from .formatting import format_ratio as _fmt_ratio
 from .formatting import format_seconds
+from .formatting import plural as _plural
 from .display import figure_png, img_tag, notes_html, notes_lines, warnings_html, warnings_lines
+from .interpreters import get_interpreter
 from .nursery import describe_runs
+from .runner import ask, run
 
 __all__ = [
     "changepoints",
@@ -484,7 +486,6 @@ def samples_frame(runs: Mapping, startup: Optional[Mapping] = None,
 
 def startup_time(interpreter="pypy", repeat: int = 5) -> float:
     """Median wall time (seconds) of running ``pass`` in ``interpreter``, ``repeat`` times."""
-    from .runner import run
 
     if repeat < 1:
         raise ValueError("repeat must be at least 1")
@@ -511,23 +512,12 @@ def run_harness(stmt: str, setup: str = "", *, interpreter="pypy", samples: int 
                 env: Optional[dict] = None, jit: Optional[str] = None):
     """Run ``harness.py`` once in ``interpreter``; return ``(result dict, RunResult)``."""
     __tracebackhide__ = True  # IPython and pytest show the child's traceback, not ours
-    from .interpreters import get_interpreter
-    from .runner import private_tmpdir, run
-
     interp = get_interpreter(interpreter)
     config = {"setup": setup, "stmt": stmt, "samples": samples, "budget": budget,
               "number": number, "label": jit}
-    with private_tmpdir() as tmp:
-        cfg, out = tmp / "config.json", tmp / "result.json"
-        cfg.write_text(json.dumps(config), encoding="utf-8")
-        proc = run(script=HARNESS, args=[cfg, out], interpreter=interp, timeout=timeout,
-                   env=env, jit=jit if interp.name == "pypy" else None)
-        if not out.exists():
-            raise RuntimeError(
-                f"{interp.label} exited with status 0 but wrote no timing results: did the "
-                "statement or the setup call sys.exit() or os._exit()?")
-        result = json.loads(out.read_text(encoding="utf-8"))
-    return result, proc
+    return ask(HARNESS, config, interpreter=interp, timeout=timeout, env=env,
+               jit=jit if interp.name == "pypy" else None, what="timing results",
+               hint="did the statement or the setup call sys.exit() or os._exit()?")
 
 
 def race(stmt: str, setup: str = "", *, samples: int = 200, budget: float = 1.5,
@@ -697,7 +687,7 @@ class RaceResult:
                    f"({format_seconds(w.warmup_seconds)})")
         text = (f"{self.labels[key]}: {how}; {format_seconds(w.median)} ± "
                 f"{w.rel_spread:.1%} (MAD), {w.count} of {w.n} samples, "
-                f"{res['number']:,} runs per sample")
+                f"{_plural(res['number'], 'run')} per sample")
         medians = self.process_medians.get(key)
         if medians and len(medians) > 1:
             text += (f"; medians of its {len(medians)} processes "

@@ -13,7 +13,10 @@ HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 
 #: Lower layers never import higher ones (docs/ARCHITECTURE.md, "Layers").
 LAYERS = {
-    "formatting": 0, "display": 0, "harness": 0,
+    "formatting": 0, "display": 0,
+    # the programs that run inside the child (helpers/runner.py's ask() starts them)
+    "harness": 0, "probe_child": 0, "tickrate_child": 0, "inspect_child": 0, "memory_child": 0,
+    "vmprof_child": 0, "script_runner": 0,
     "nursery": 1, "interpreters": 1,
     "runner": 2, "plots": 2,
     "pypylog": 3,
