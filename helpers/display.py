@@ -1,7 +1,10 @@
-"""Pieces every result object's display shares: figures as PNG, and the warnings block.
+"""What every result shares: figures as PNG, the notes and warnings blocks, the :class:`Result`
+base that builds text, HTML, PNG and a saved page from a result's parts, and the one page shell
+(:func:`page`) with the one Content-Security-Policy every saved page has.
 
-RaceResult, WhereTime, PypyLog and Profile show themselves as text and as HTML; the HTML
-embeds their figure as a self-contained PNG and lists their warnings the same way.
+A result gives its ``headline()``, its ``text_lines()`` (what its text shows under the
+headline), its ``display_table()`` and ``figure`` (or None), its ``facts()`` (what to read it by,
+such as the nursery PyPy ran with) and ``warnings``; the base does the rest.
 """
 
 from __future__ import annotations
@@ -11,7 +14,17 @@ import html
 import io
 
 __all__ = ["figure_png", "figure_base64", "img_tag", "warnings_html", "warnings_lines",
-           "notes_html", "notes_lines"]
+           "notes_html", "notes_lines", "page", "write_page", "Result", "CSP"]
+
+#: Every saved page's policy: nothing from the network, inline styles and scripts, data: images.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'unsafe-inline'"
+
+_PAGE_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; font-size: 15px; }
+td, th { padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: left; }
+pre { background: #f6f6f6; padding: .8em; max-height: 20em; overflow: auto; }
+"""
 
 
 def figure_png(fig, dpi: int = 100) -> bytes:
@@ -57,3 +70,79 @@ def notes_html(notes) -> str:
 def notes_lines(notes) -> list:
     """The same notes as text lines."""
     return [f"Note: {n}" for n in notes]
+
+
+def page(title: str, body: str) -> str:
+    """One self-contained HTML page (UTF-8, :data:`CSP`, no external resource) around ``body``,
+    which may bring its own ``<style>`` and ``<script>``."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
+            "<meta name=\"viewport\" content=\"width=device-width\">"
+            f"<title>{html.escape(title)}</title><style>{_PAGE_CSS}</style></head><body>\n"
+            f"{body}\n</body></html>\n")
+
+
+def write_page(path, text: str) -> str:
+    """Write a page (UTF-8) to ``path`` when one is given; return the text either way."""
+    if path is not None:
+        from pathlib import Path
+
+        Path(path).write_text(text, encoding="utf-8")
+    return text
+
+
+class Result:
+    """The display every result shares, built from its parts (see the module docstring)."""
+
+    #: alt text of the figure, and the saved page's default title
+    figure_alt = "figure"
+    title = "Result"
+
+    def headline(self) -> str:  # pragma: no cover - every result has its own
+        raise NotImplementedError
+
+    def text_lines(self) -> list:
+        return []
+
+    def display_table(self):
+        return None
+
+    def facts(self) -> list:
+        """Facts to read the result by (the nursery PyPy ran with, how it was measured)."""
+        return []
+
+    @property
+    def figure(self):
+        return None
+
+    def extra_html(self) -> str:
+        """What a result shows in HTML after its figure (a second table, say)."""
+        return ""
+
+    def __str__(self) -> str:
+        return "\n".join([self.headline(), *self.text_lines(), *notes_lines(self.facts()),
+                          *warnings_lines(getattr(self, "warnings", ()))])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def png(self, dpi: int = 100) -> bytes:
+        return figure_png(self.figure, dpi)
+
+    def html_parts(self) -> list:
+        table = self.display_table()
+        figure = self.figure
+        return [f"<p><b>{html.escape(self.headline())}</b></p>",
+                table.to_html(escape=True) if table is not None else "",
+                img_tag(figure, self.figure_alt) if figure is not None else "",
+                self.extra_html(), notes_html(self.facts()),
+                warnings_html(getattr(self, "warnings", ()))]
+
+    def _repr_html_(self) -> str:
+        return "<div>" + "\n".join(p for p in self.html_parts() if p) + "</div>"
+
+    def to_html(self, path=None, *, title=None) -> str:
+        """The result as one self-contained page; written to ``path`` (UTF-8) if given."""
+        title = title or self.title
+        body = f"<h1>{html.escape(title)}</h1>\n" + self._repr_html_()
+        return write_page(path, page(title, body))

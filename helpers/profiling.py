@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .display import figure_base64, figure_png, notes_html, notes_lines, warnings_html
+from .display import (figure_base64, figure_png, notes_html, notes_lines, page, warnings_html,
+                      write_page)
 from .interpreters import get_interpreter
 from .nursery import describe_runs
 from .runner import ask, private_tmpdir
@@ -496,17 +497,7 @@ class Profile:
         title = title or f"vmprof profile: {self.label} on {self.who}"
         warn = warnings_html(self.warnings)
         out = html.escape(self.run.stdout[-4000:]) if self.run.stdout.strip() else ""
-        doc = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 15px; }}
-td, th {{ padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
-td:nth-child(n+3), th:nth-child(n+3) {{ text-align: right; }}
-pre {{ background: #f6f6f6; padding: .8em; max-height: 20em; overflow: auto; }}
-</style></head><body>
+        body = f"""<style>td:nth-child(n+3), th:nth-child(n+3) {{ text-align: right; }}</style>
 <h1>{html.escape(title)}</h1>
 <p><b>{html.escape(self.headline())}</b></p>
 {notes_html(self.nursery)}
@@ -521,12 +512,8 @@ stack (itself and what it called).</p>
 {_format_table(self.table(40)).to_html(escape=True, index=False)}
 {"<h2>What the program printed (the end)</h2><pre>" + out + "</pre>" if out else ""}
 <p style="color:#666">Made with vmprof ({html.escape(self.interpreter.label)}), read with
-vmprof.read_profile.</p>
-</body></html>
-"""
-        if path is not None:
-            Path(path).write_text(doc, encoding="utf-8")
-        return doc
+vmprof.read_profile.</p>"""
+        return write_page(path, page(title, body))
 
 
 def _format_table(df):

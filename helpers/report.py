@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .display import notes_html, notes_lines
+from .display import notes_html, notes_lines, page, write_page
 from .formatting import escape as _e
 from .formatting import format_seconds
 
@@ -340,10 +340,7 @@ class Report:
     def to_html(self, path=None) -> str:
         """The report as one self-contained page (inline CSS, pictures as data: URIs, no
         network); written to ``path`` (UTF-8) if given."""
-        page = _render(self, standalone=True)
-        if path is not None:
-            Path(path).write_text(page, encoding="utf-8")
-        return page
+        return write_page(path, _render(self, standalone=True))
 
     save = to_html
 
@@ -873,10 +870,4 @@ def _render(rep: Report, standalone: bool) -> str:
         out.append(_section_body(rep, s))
     out.append("</div>")
     body = "\n".join(out)
-    if not standalone:
-        return body
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'; img-src data:; script-src 'unsafe-inline'\">"
-            "<meta name=\"viewport\" content=\"width=device-width\">"
-            f"<title>{_e(title)}</title></head><body>\n{body}\n</body></html>\n")
+    return page(title, body) if standalone else body

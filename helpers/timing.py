@@ -46,7 +46,6 @@ state, whose slower stretches count in its spread and mean (and a warning names 
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +56,7 @@ import numpy as np
 from .formatting import format_ratio as _fmt_ratio
 from .formatting import format_seconds
 from .formatting import plural as _plural
-from .display import figure_png, img_tag, notes_html, notes_lines, warnings_html, warnings_lines
+from .display import Result
 from .interpreters import get_interpreter
 from .nursery import describe_runs
 from .runner import ask, run
@@ -568,7 +567,7 @@ def race(stmt: str, setup: str = "", *, samples: int = 200, budget: float = 1.5,
 
 
 @dataclass
-class RaceResult:
+class RaceResult(Result):
     """What :func:`race` measured.  Display it (text or HTML) or use the fields.
 
     ``df`` tidy samples (interpreter, sample, seconds, runs); ``summary`` one row per
@@ -592,6 +591,11 @@ class RaceResult:
     labels: dict
     process_medians: dict = field(default_factory=dict)
     _figure: object = field(default=None, repr=False)
+    figure_alt = "warm-up plot"
+
+    @property
+    def title(self) -> str:
+        return f"Race: {self.stmt[:60]}"
 
     @property
     def n_processes(self) -> int:
@@ -666,8 +670,10 @@ class RaceResult:
             across = f"across {self.n_processes} processes each"
         else:
             across = "within one process each"
-        return (f"{b} is {_fmt_ratio(r)}× {what} than {a} "
-                f"(95% CI {_fmt_ratio(lo_)}–{_fmt_ratio(hi_)}×, {across}), {steady}; "
+        verdict = f"{b} is {_fmt_ratio(r)}× {what} than {a}"
+        if lo_ <= 1 <= hi_:  # the interval allows either direction: say so first
+            verdict = f"No clear difference between {b} and {a}: {b} {_fmt_ratio(r)}× {what}"
+        return (f"{verdict} (95% CI {_fmt_ratio(lo_)}–{_fmt_ratio(hi_)}×, {across}), {steady}; "
                 f"median {format_seconds(self._median(keys[1]))} vs "
                 f"{format_seconds(self._median(keys[0]))} per run.")
 
@@ -702,14 +708,11 @@ class RaceResult:
         """What the PyPy children's nursery was, and why (one sentence per distinct setting)."""
         return describe_runs(self.runs.values())
 
-    def __str__(self) -> str:
-        lines = [self.headline()] + ["  " + self._line(k) for k in self.results]
-        lines += notes_lines(self.nursery)
-        lines += warnings_lines(self.warnings)
-        return "\n".join(lines)
+    def text_lines(self) -> list:
+        return ["  " + self._line(k) for k in self.results]
 
-    def __repr__(self) -> str:
-        return str(self)
+    def facts(self) -> list:
+        return self.nursery
 
     # -- html
 
@@ -732,15 +735,6 @@ class RaceResult:
             }
         return pd.DataFrame(rows).T
 
-    def png(self, dpi: int = 100) -> bytes:
-        return figure_png(self.figure, dpi)
-
-    def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.headline())}</b></p>",
-                 self.display_table().to_html(escape=True),
-                 img_tag(self.figure, "warm-up plot"), notes_html(self.nursery)]
-        parts.append(warnings_html(self.warnings))
-        return "<div>" + "\n".join(p for p in parts if p) + "</div>"
 
 
 def _labels(results: Mapping, jit) -> dict:
@@ -842,7 +836,7 @@ def race_pair(slow: str, fast: str, setup="", *, names=("slow", "fast"),
 
 
 @dataclass
-class PairResult:
+class PairResult(Result):
     """What :func:`race_pair` measured.  Display it (text or HTML) or use the fields.
 
     ``names`` (slow name, fast name); ``races`` one :class:`RaceResult` per variant name
@@ -937,14 +931,11 @@ class PairResult:
         """What the PyPy children's nursery was, and why (one sentence per distinct setting)."""
         return describe_runs(r for race in self.races.values() for r in race.runs.values())
 
-    def __str__(self) -> str:
-        lines = [self.headline()] + ["  " + self._line(k) for k in self.ratios]
-        lines += notes_lines(self.nursery)
-        lines += warnings_lines(self.warnings)
-        return "\n".join(lines)
+    def text_lines(self) -> list:
+        return ["  " + self._line(k) for k in self.ratios]
 
-    def __repr__(self) -> str:
-        return str(self)
+    def facts(self) -> list:
+        return self.nursery
 
     # -- table, figure, html
 
@@ -973,12 +964,4 @@ class PairResult:
             self._figure = pair_figure(self.summary, names=self.names)
         return self._figure
 
-    def png(self, dpi: int = 100) -> bytes:
-        return figure_png(self.figure, dpi)
 
-    def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.headline())}</b></p>",
-                 self.display_table().to_html(escape=True),
-                 img_tag(self.figure, "race of two variants"), notes_html(self.nursery),
-                 warnings_html(self.warnings)]
-        return "<div>" + "\n".join(p for p in parts if p) + "</div>"

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
+from .display import page, write_page
 from .formatting import escape as _e
 from .nursery import describe_runs
 from .pypylog import Bridge, Loop, MergePoint, PypyLog, Trace, capture, parse
@@ -504,13 +505,7 @@ class Traces:
 
     def to_html(self, path: Union[str, os.PathLike, None] = None) -> str:
         """A standalone page (UTF-8, no external resources); written to ``path`` if given."""
-        page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                "<meta name=\"viewport\" content=\"width=device-width\">"
-                f"<title>{_e(self.title)}</title></head><body>\n"
-                + _Renderer(self, "tv").render() + "\n</body></html>\n")
-        if path is not None:
-            Path(path).write_text(page, encoding="utf-8")
-        return page
+        return write_page(path, page(self.title, _Renderer(self, "tv").render()))
 
     save = to_html
 

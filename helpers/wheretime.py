@@ -34,12 +34,11 @@ CPython has no JIT and no PYPYLOG, so there is nothing to split: asking for it r
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .formatting import format_seconds, plural as _plural
-from .display import figure_png, img_tag, notes_html, notes_lines, warnings_html, warnings_lines
+from .display import Result
 from .nursery import describe_runs
 from .pypylog import DEFAULT_CATEGORIES, PypyLog, capture, require_pypy
 
@@ -106,7 +105,7 @@ def time_split(log: PypyLog) -> tuple:
 
 
 @dataclass
-class WhereTime:
+class WhereTime(Result):
     """What :func:`where_time_goes` found.
 
     ``seconds`` maps each of :data:`BUCKETS` to seconds; ``df`` is the same as a table (part,
@@ -128,6 +127,8 @@ class WhereTime:
     notes: list
     warnings: list
     _figure: object = field(default=None, repr=False)
+    figure_alt = "where the time goes"
+    title = "Where the time goes on PyPy"
 
     @classmethod
     def from_capture(cls, cap, target: str, top: int = 8) -> "WhereTime":
@@ -173,30 +174,18 @@ class WhereTime:
         return [f"  {r.trace:<34} {r.runs:>14,} runs  {r.ops:>5} ops  {r.where}"
                 for r in self.hot.itertuples()]
 
-    def __str__(self) -> str:
-        lines = [self.headline(), self.display_table().to_string(), "Hottest loops and bridges:"]
-        lines += self._hot_lines()
-        lines += notes_lines(describe_runs([self.run]) + list(self.notes))
-        lines += warnings_lines(self.warnings)
-        return "\n".join(lines)
+    def text_lines(self) -> list:
+        return [self.display_table().to_string(), "Hottest loops and bridges:",
+                *self._hot_lines()]
 
-    def __repr__(self) -> str:
-        return str(self)
+    def facts(self) -> list:
+        return describe_runs([self.run]) + list(self.notes)
 
-    def png(self, dpi: int = 100) -> bytes:
-        return figure_png(self.figure, dpi)
-
-    def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.headline())}</b></p>",
-                 self.display_table().to_html(escape=True),
-                 img_tag(self.figure, "where the time goes")]
-        if self.hot is not None and len(self.hot):
-            parts.append("<p><b>Hottest loops and bridges</b></p>")
-            parts.append(self.hot[["trace", "where", "runs", "ops"]].to_html(index=False,
-                                                                            escape=True))
-        parts.append(notes_html(describe_runs([self.run]) + list(self.notes)))
-        parts.append(warnings_html(self.warnings))
-        return "<div>" + "\n".join(p for p in parts if p) + "</div>"
+    def extra_html(self) -> str:
+        if self.hot is None or not len(self.hot):
+            return ""
+        return ("<p><b>Hottest loops and bridges</b></p>"
+                + self.hot[["trace", "where", "runs", "ops"]].to_html(index=False, escape=True))
 
 
 def where_time_goes(stmt: Optional[str] = None, *, script=None, args=(), interpreter="pypy",

@@ -26,3 +26,61 @@ def test_figure_becomes_a_self_contained_png():
     tag = img_tag(fig, 'a "plot" <b>')
     assert tag.startswith('<img src="data:image/png;base64,')
     assert 'alt="a &quot;plot&quot; &lt;b&gt;"' in tag
+
+
+
+
+def _tiny(with_figure=True):
+    import pandas as pd
+
+    from helpers.display import Result
+
+    class Tiny(Result):
+        figure_alt = "tiny plot"
+        title = "Tiny <result>"
+        warnings = ["too <noisy>"]
+
+        def headline(self):
+            return "A & B"
+
+        def text_lines(self):
+            return ["  line one"]
+
+        def facts(self):
+            return ["PyPy's nursery: 1 MB"]
+
+        def display_table(self):
+            return pd.DataFrame({"x": ["<1>"]})
+
+        @property
+        def figure(self):
+            if not with_figure:
+                return None
+            fig = Figure(figsize=(2, 1))
+            fig.subplots().plot([1, 2])
+            return fig
+
+    return Tiny()
+
+
+def test_result_base_builds_text_and_html_from_the_parts():
+    r = _tiny()
+    assert str(r) == ("A & B\n  line one\nNote: PyPy's nursery: 1 MB\nWarnings:\n"
+                      "  - too <noisy>")
+    out = r._repr_html_()
+    assert "<b>A &amp; B</b>" in out and "&lt;1&gt;" in out and 'alt="tiny plot"' in out
+    assert "PyPy&#x27;s nursery: 1 MB" in out and "too &lt;noisy&gt;" in out
+    assert out.index("nursery") < out.index("noisy")  # notes, then warnings
+    assert r.png().startswith(b"\x89PNG")
+    assert "<img" not in _tiny(with_figure=False)._repr_html_()
+
+
+def test_one_page_shell(tmp_path):
+    from helpers.display import CSP, page
+
+    text = _tiny().to_html(tmp_path / "r.html")
+    assert (tmp_path / "r.html").read_text(encoding="utf-8") == text
+    assert text.startswith("<!DOCTYPE html>") and f'content="{CSP}"' in text
+    assert "<title>Tiny &lt;result&gt;</title>" in text
+    shell = page("t", "<p>x</p>")
+    assert "default-src 'none'" in CSP and "http://" not in shell and "https://" not in shell

@@ -227,7 +227,9 @@ def test_cli_writes_an_offline_report(program, tmp_path):
     assert "args: ['0.8', '--flag']" in proc.stdout
     assert f"wrote {out}" in proc.stdout
     text = out.read_text()
-    assert text.startswith("<!doctype html>") and "<svg" in text and "hot" in text
+    assert text.lower().startswith("<!doctype html>") and "<svg" in text and "hot" in text
+    from helpers.display import CSP
+    assert f'content="{CSP}"' in text  # the one page shell every saved page uses
     assert "<script" not in text and "http://" not in text.replace(
         'xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text
     assert kept.stat().st_size > 0

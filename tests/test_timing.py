@@ -298,6 +298,16 @@ def test_race_result_text_uses_measured_numbers():
     assert isinstance(r.warmups["pypy"], Warmup)
 
 
+def test_a_race_whose_interval_holds_one_says_no_clear_difference():
+    r = built_race()
+    r.speedup, r.ci = 1.08, (0.49, 1.42)
+    assert r.headline().startswith("No clear difference between PyPy and CPython: PyPy 1.08× "
+                                   "faster (95% CI 0.490–1.42×")
+    r.speedup, r.ci = 0.9, (0.7, 1.2)
+    assert r.headline().startswith("No clear difference between PyPy and CPython: PyPy 1.11× "
+                                   "slower (95% CI 0.833–1.43×")
+
+
 def test_race_result_html_has_table_png_and_warnings():
     r = built_race()
     r.warnings.append("a <warning>")
