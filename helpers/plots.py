@@ -405,7 +405,7 @@ def pair_figure(summary, *, names=("slow", "fast"),
     """Two panels for a race of two variants on several interpreters.
 
     ``summary`` is indexed by interpreter with columns label, slow_median_s, fast_median_s,
-    ratio, ci_lo, ci_hi (:attr:`helpers.timing.PairResult.summary`).  Left: each variant's
+    ratio, ci_lo, ci_hi (:attr:`helpers.pairs.PairResult.summary`).  Left: each variant's
     steady median per interpreter (bars, log scale).  Right: the ratio slow/fast with its
     95% interval; right of the dashed 1× line the fast variant is faster.
     """

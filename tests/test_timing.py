@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import timing
+from helpers import pairs, timing
 from helpers.plots import warmup_figure
 from helpers.timing import (
     RaceResult,
@@ -402,11 +402,11 @@ def built_pair(slow_levels=(1e-3, 1e-3), fast_levels=(1e-4, 1e-3)):
         procs = {k: types.SimpleNamespace(stdout="", dropped={}) for k in results}
         warmups = {k: classify_warmup(r["samples"], r["runs"]) for k, r in results.items()}
         races[name] = RaceResult.build(name, results, procs, warmups, {})
-    return timing.PairResult.build(("+=", "join"), races, order=[("cpython", "+=")])
+    return pairs.PairResult.build(("+=", "join"), races, order=[("cpython", "+=")])
 
 
 def test_pair_order_alternates_which_variant_goes_first():
-    assert timing.pair_order(["cpython", "pypy"], ("a", "b")) == [
+    assert pairs.pair_order(["cpython", "pypy"], ("a", "b")) == [
         ("cpython", "a"), ("cpython", "b"), ("pypy", "b"), ("pypy", "a")]
 
 
@@ -456,7 +456,7 @@ def test_pair_warnings_name_the_variant():
     r = built_pair()
     races = dict(r.races)
     races["join"].warnings.append("PyPy: something odd")
-    again = timing.PairResult.build(("+=", "join"), races)
+    again = pairs.PairResult.build(("+=", "join"), races)
     assert "join on PyPy: something odd" in again.warnings
 
 
@@ -482,14 +482,14 @@ def test_pairs_figure_one_row_per_pitfall():
 ])
 def test_race_pair_refuses_bad_input_before_running_anything(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        timing.race_pair(**kwargs)
+        pairs.race_pair(**kwargs)
 
 
 @pytest.mark.pypy
 def test_race_pair_real_and_evidence_line():
     import helpers
 
-    r = timing.race_pair("s = ''\nfor w in words:\n    s += w", "s = ''.join(words)",
+    r = pairs.race_pair("s = ''\nfor w in words:\n    s += w", "s = ''.join(words)",
                          "words = [str(i) for i in range(300)]", names=("+=", "join"),
                          budget=0.1, samples=30)
     assert set(r.ratios) == {"cpython", "pypy"}
