@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import math
 
-__all__ = ["format_seconds", "format_ratio", "format_size", "plural", "escape"]
+__all__ = ["format_seconds", "format_ratio", "format_size", "plural", "tally", "escape"]
 
 MIB = 1 << 20
 
@@ -51,6 +51,11 @@ def format_size(n) -> str:
 def plural(n: int, word: str) -> str:
     """``plural(1, "loop") == "1 loop"``, ``plural(1200, "loop") == "1,200 loops"``."""
     return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def tally(counts: dict) -> str:
+    """``{"call_r": 2, "new": 1}`` as ``"call_r ×2, new ×1"``, most first."""
+    return ", ".join(f"{k} ×{v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def escape(text) -> str:

@@ -676,6 +676,65 @@ def _gc_done(start, stop, body) -> GcCollectDone:
                          raw[0], raw[1], None if threshold is None else float(threshold))
 
 
+#: The operations that allocate (what the trace viewer and the evidence lines count).
+ALLOC_OPS = frozenset({"new", "new_with_vtable", "new_array", "new_array_clear", "newstr",
+                       "newunicode"})
+
+
+def op_kind(name: str) -> str:
+    """``"dmp"``, ``"guard"``, ``"call"``, ``"alloc"``, ``"label"``, ``"jump"`` or ``"op"``."""
+    if name == "debug_merge_point":
+        return "dmp"
+    if name.startswith("guard_"):
+        return "guard"
+    if name.startswith("call_") or name.startswith("cond_call"):
+        return "call"
+    if name in ALLOC_OPS:
+        return "alloc"
+    if name in ("label", "jump"):
+        return name
+    return "op"
+
+
+@dataclass
+class Counts:
+    """What a learner looks for in some operations: ``ops`` (all but debug_merge_points),
+    ``guards``/``calls``/``allocs`` as name -> count."""
+
+    ops: int = 0
+    guards: dict = field(default_factory=dict)
+    calls: dict = field(default_factory=dict)
+    allocs: dict = field(default_factory=dict)
+
+    def add(self, op) -> None:
+        kind = op_kind(op.name)
+        if kind == "dmp":
+            return
+        self.ops += 1
+        bucket = {"guard": self.guards, "call": self.calls, "alloc": self.allocs}.get(kind)
+        if bucket is not None:
+            bucket[op.name] = bucket.get(op.name, 0) + 1
+
+    def merge(self, other: "Counts") -> None:
+        self.ops += other.ops
+        for mine, theirs in ((self.guards, other.guards), (self.calls, other.calls),
+                             (self.allocs, other.allocs)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+
+    @property
+    def n_guards(self) -> int:
+        return sum(self.guards.values())
+
+    @property
+    def n_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def n_allocs(self) -> int:
+        return sum(self.allocs.values())
+
+
 # ============================================================================ reading
 
 
