@@ -16,6 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .profiling import profile
+from .report import report
+from .runner import ChildError
+from .traces import trace, view
+
 __all__ = ["main", "build_parser"]
 
 
@@ -44,7 +49,6 @@ def _setup_profile(sub) -> None:
 
 
 def _run_profile(args, script_args) -> int:
-    from .profiling import profile
 
     options = {"min_samples": args.min_samples} if args.min_samples is not None else {}
     prof = profile(script=args.script, interpreter=args.interpreter, args=script_args,
@@ -93,7 +97,6 @@ def _setup_traces(sub) -> None:
 
 
 def _run_traces(args, script_args) -> int:
-    from .traces import trace, view
 
     if args.log is not None:
         if args.script is not None:
@@ -140,7 +143,6 @@ def _setup_report(sub) -> None:
 
 
 def _run_report(args, script_args) -> int:
-    from .report import report
 
     rep = report(args.script, script_args, output=args.output, cwd=args.cwd,
                  budget=args.budget, timeout=args.timeout, top=args.top,
@@ -170,7 +172,6 @@ def main(argv=None) -> int:
         cut = argv.index("--")
         argv, script_args = argv[:cut], argv[cut + 1:]
     args = build_parser().parse_args(argv)
-    from .runner import ChildError
 
     try:
         return args.func(args, script_args)

@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import nursery
+
 __all__ = [
     "Interpreter",
     "InterpreterNotFound",
@@ -281,7 +283,6 @@ class SetupReport:
 def nursery_check(interp: Interpreter) -> tuple:
     """``(cell, warning)`` for the set-up table: the nursery PyPy picks on this machine and the
     one the course runs it with; a warning (else None) when PyPy's default is oversized."""
-    from . import nursery
 
     _, n = nursery.choose(interp)
     default = nursery.format_size(n.default)

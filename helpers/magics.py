@@ -22,8 +22,12 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from .profiling import profile, profile_both
+from .pypylog import capture
 from .runner import run
 from .timing import race
+from .traces import trace
+from .wheretime import where_time_goes
 
 
 def _unquote(text: str | None) -> str:
@@ -102,8 +106,6 @@ class CourseMagics(Magics):
         """Run the cell once on PyPy with PYPYLOG on; show where the time goes (tracing, backend,
         GC, the rest, hottest loops), or with categories a summary of the log they give."""
         __tracebackhide__ = True
-        from .pypylog import capture
-        from .wheretime import where_time_goes
 
         args = parse_argstring(self.pypylog, line)
         env = {"PYPY_GC_NURSERY": args.nursery} if args.nursery else None
@@ -133,7 +135,6 @@ class CourseMagics(Magics):
         """Run the cell as a script under vmprof (on PyPy unless --cpython); show the flame graph
         and the functions by self time."""
         __tracebackhide__ = True
-        from .profiling import profile, profile_both
 
         args = parse_argstring(self.vmprof, line)
         options = dict(lines=args.lines, timeout=args.timeout)
@@ -162,7 +163,6 @@ class CourseMagics(Magics):
         """Run the cell once on PyPy and show the JIT's traces (loops and bridges by runs, each
         mapped to the cell's lines with its operations)."""
         __tracebackhide__ = True
-        from .traces import trace
 
         args = parse_argstring(self.jitview, line)
         result = trace(cell, top=args.top, all=args.all, timeout=args.timeout, jit=args.jit,

@@ -37,7 +37,15 @@ from typing import Optional
 
 from .display import notes_html, notes_lines, page, write_page
 from .formatting import escape as _e
-from .formatting import format_seconds
+from .formatting import format_seconds, format_size
+from .interpreters import get_interpreter, require_pypy
+from .nursery import describe_runs, sane_size
+from .profiling import ProfileError, profile
+from .pypylog import DEFAULT_CATEGORIES, capture
+from .runner import ChildError, run
+from .timing import race
+from .traces import Traces
+from .wheretime import WhereTime
 
 __all__ = ["report", "Report", "Section", "Failure", "describe_failure", "parse_traceback",
            "race_code", "findings", "compare_output", "STEPS"]
@@ -271,7 +279,6 @@ class Report:
     @property
     def nursery(self) -> list:
         """The nursery the PyPy steps ran with, and why."""
-        from .nursery import describe_runs
 
         return describe_runs([self.smoke["pypy"]])
 
@@ -423,8 +430,6 @@ def report(script, args=(), *, output=None, interpreters=("cpython", "pypy"), cw
     saying where and why; only a missing script or bad arguments raise.
     """
     __tracebackhide__ = True
-    from .interpreters import get_interpreter
-    from .pypylog import require_pypy
 
     path, args, cwd = _check_inputs(script, args, cwd)
     if isinstance(interpreters, str) or len(interpreters) != 2:
@@ -467,8 +472,6 @@ def report(script, args=(), *, output=None, interpreters=("cpython", "pypy"), cw
 
 
 def _smoke(path, args, cwd, cpython, pypy, timeout, bar) -> tuple:
-    from .pypylog import DEFAULT_CATEGORIES, capture
-    from .runner import run
 
     smoke = {"cpython": run(script=path, args=args, interpreter=cpython, cwd=cwd,
                             timeout=timeout, check=False)}
@@ -485,8 +488,6 @@ def nursery_runs(path, args, cwd, smoked, timeout) -> dict:
     with the course's sane size (no log, so both run alike): ``{"default": RunResult, "sane":
     RunResult}``; ``{}`` when the default is not oversized. A run that fails is kept as it
     is (the finding then says so)."""
-    from .nursery import sane_size
-    from .runner import run
 
     n = smoked.nursery
     if n is None or not n.oversized_default:
@@ -501,7 +502,6 @@ def nursery_runs(path, args, cwd, smoked, timeout) -> dict:
 
 def _nursery_finding(runs) -> Optional[tuple]:
     """The finding that sets the two nursery runs side by side, from their measured figures."""
-    from .nursery import format_size
 
     if not runs:
         return None
@@ -567,8 +567,6 @@ def _smoke_section(smoke, failures, note) -> Section:
 
 
 def _race_section(path, args, cwd, cpython, pypy, failures, timeout, budget) -> Section:
-    from .runner import ChildError
-    from .timing import race
 
     title = "Race against CPython, with the warm-up curve"
     skipped = _why_skipped(failures, ("cpython", "pypy"))
@@ -589,7 +587,6 @@ def _race_section(path, args, cwd, cpython, pypy, failures, timeout, budget) -> 
 
 
 def _where_section(path, cap, failures, top) -> Section:
-    from .wheretime import WhereTime
 
     title = "Where the time goes on PyPy"
     skipped = _why_skipped(failures, ("pypy",))
@@ -604,8 +601,6 @@ def _where_section(path, cap, failures, top) -> Section:
 
 
 def _profile_section(path, args, cwd, pypy, failures, timeout, min_samples) -> Section:
-    from .profiling import ProfileError, profile
-    from .runner import ChildError
 
     title = "Top functions (vmprof on PyPy)"
     skipped = _why_skipped(failures, ("pypy",))
@@ -629,7 +624,6 @@ def _profile_section(path, args, cwd, pypy, failures, timeout, min_samples) -> S
 
 
 def _traces_section(path, cap, failures, top) -> Section:
-    from .traces import Traces
 
     title = "The hottest JIT loops"
     skipped = _why_skipped(failures, ("pypy",))

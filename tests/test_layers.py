@@ -94,3 +94,21 @@ def test_the_check_can_fail(tmp_path):
 
 
 HELPERS_REAL = HELPERS
+
+
+#: The only imports allowed inside a function: the matplotlib module (heavy, and only needed when
+#: a figure is drawn) and the package's lazy hook for the cell magics.
+LAZY_OK = {("plots", None), ("magics", "__init__")}
+
+
+def test_imports_are_at_module_level():
+    late = []
+    for path in sorted(HELPERS.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and id(node) not in top:
+                name = (node.module or "").split(".")[0]
+                if (name, None) not in LAZY_OK and (name, path.stem) not in LAZY_OK:
+                    late.append(f"{path.name}:{node.lineno} from .{name}")
+    assert not late, "imports inside functions (move them to the top): " + ", ".join(late)
