@@ -5,7 +5,9 @@ Everything in the course that launches PyPy or CPython goes through :func:`run`:
 * argv lists only, never a shell string;
 * the child gets its own process group (session); on timeout, Ctrl-C or any exception the whole
   group is killed, grandchildren included, and after a normal exit any process it left behind in
-  its group is killed too;
+  its group is killed too; so is every descendant that left the group (its own ``setsid``, a
+  double fork): each carries a mark in its environment (``COURSE_CHILD``) that the runner looks
+  for in /proc, so none outlives the call and none keeps it waiting on a pipe;
 * stdout and stderr are read concurrently and kept within a bound (the first and the last
   ``output_limit`` bytes of each, with a line saying how much was dropped), so a flood cannot
   exhaust memory; undecodable bytes are replaced, never a crash;
@@ -25,6 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +55,7 @@ def child_program(name: str) -> Path:
 _SCRUBBED = ("PYPYLOG", "PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT", "PYTHONHOME")
 
 _TMP_PREFIX = "pypy-course-"
+MARK = "COURSE_CHILD"  # in every child's environment: which call it belongs to
 
 
 @contextlib.contextmanager
@@ -271,6 +275,38 @@ def _kill_group(pgid: int, sig=signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
+def marked_processes(mark: str) -> list:
+    """The pids of the running processes whose environment holds ``COURSE_CHILD=mark``: every
+    descendant of one call, including those that left its process group."""
+    needle = f"{MARK}={mark}".encode() + b"\0"
+    me = os.getpid()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                env = f.read()
+        except OSError:  # gone, or not ours
+            continue
+        if (b"\0" + env).find(b"\0" + needle) >= 0:
+            found.append(int(entry.name))
+    return found
+
+
+def _kill_marked(mark: str) -> None:
+    """Kill every process of this call that is still running, until none is left (a process may
+    fork while the first ones die); zombies do not count."""
+    for _ in range(10):
+        pids = marked_processes(mark)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+
+
 def run(
     code: str | None = None,
     *,
@@ -313,7 +349,8 @@ def run(
         if interp.name == "pypy":
             changes, nursery = _nursery.choose(interp, env)
             env = {**(env or {}), **changes}
-        result = _spawn(interp, argv, child_env(env), cwd or os.getcwd(), timeout, output_limit)
+        result = _spawn(interp, argv, {**child_env(env), MARK: uuid.uuid4().hex},
+                        cwd or os.getcwd(), timeout, output_limit)
         result.nursery = nursery
     if check:
         result.check()
@@ -401,8 +438,9 @@ def _spawn(interp, argv, env, cwd, timeout, limit) -> RunResult:
             timed_out = True
     finally:
         # Normal exit, timeout, KeyboardInterrupt or any other exception: nothing of the
-        # group survives this call.
+        # group survives this call, nor any descendant that left it.
         _kill_group(proc.pid)
+        _kill_marked(env[MARK])
         waiter.join()
         poller.join()
         _, status, usage = os.wait4(proc.pid, 0)

@@ -207,6 +207,61 @@ def test_grandchild_holding_the_pipe_does_not_hang_the_call(tmp_path):
     assert wait_dead(int(pidfile.read_text()))
 
 
+ESCAPES = {
+    # a helper process in a session of its own, holding the child's stdout and stderr
+    "new session": """
+        import subprocess
+        p = subprocess.Popen(["sleep", "300"], start_new_session=True)
+        pids = [p.pid]
+    """,
+    # the classic daemon: fork, setsid, fork again, the middle one leaves at once
+    "double fork": """
+        import os, time
+        r, w = os.pipe()
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.write(w, str(os.getpid()).encode())
+                time.sleep(300)
+            os._exit(0)
+        os.close(w)
+        pids = [int(os.read(r, 32))]
+    """,
+}
+
+
+@pytest.mark.parametrize("how", ESCAPES)
+def test_a_descendant_that_leaves_the_group_does_not_outlive_the_call(tmp_path, how):
+    pidfile = tmp_path / "pid"
+    code = textwrap.dedent(ESCAPES[how]) + textwrap.dedent(f"""
+        import time
+        with open({str(pidfile)!r}, "w") as f:
+            f.write(str(pids[0]))
+        end = time.time()
+        print(end)
+    """)
+    r = run(code, interpreter="cpython", timeout=30)
+    child_ended = float(r.stdout.split()[-1])
+    assert time.time() - child_ended < 1.0, "the call waited on a pipe the escaped one held"
+    escaped = int(pidfile.read_text())
+    assert wait_dead(escaped, within=0.5), f"the {how} descendant outlived the call"
+
+
+def test_marked_processes_finds_only_its_own_call():
+    from helpers.runner import MARK, marked_processes
+
+    import subprocess
+    import uuid
+
+    mark = uuid.uuid4().hex
+    p = subprocess.Popen(["sleep", "30"], env={**os.environ, MARK: mark})
+    other = subprocess.Popen(["sleep", "30"], env={**os.environ, MARK: mark + "x"})
+    try:
+        assert marked_processes(mark) == [p.pid]
+    finally:
+        p.kill(), other.kill(), p.wait(), other.wait()
+
+
 def test_grandchild_dies_on_timeout(tmp_path):
     pidfile = tmp_path / "pid"
     code = _spawn_grandchild(pidfile) + "while True: pass\n"
