@@ -1,10 +1,15 @@
 """Find the interpreters the course races: CPython (the real binary) and PyPy.
 
-Discovery order
-  PyPy:    $PYPY, then the course's PyPy venv (.venv-pypy/bin/python), then pypy3/pypy on PATH.
+Discovery order (one order, shared with the set-up, helpers/setup.py, through
+:func:`pypy_candidates`)
+  PyPy:    $PYPY if set, and nothing else; then pypy3, then pypy, on PATH; then the PyPy
+           .venv-pypy was built from (recorded in .venv-pypy/.course-base); then, for the set-up
+           only, ``apt-get install pypy3 pypy3-venv`` as root. At run time the course's built
+           PyPy venv (.venv-pypy/bin/python, which has vmprof) comes first when there is no $PYPY.
   CPython: $CPYTHON, then the interpreter running this code if it is CPython, then python3 on
            PATH resolved through its own ``sys.executable`` (a pyenv shim adds ~50 ms per start,
            so it is never what we launch).
+One version check, :func:`version_problem`: PyPy for Python 3.9+, CPython 3.11+.
 Each candidate is probed once (a tiny child that reports its implementation and version) and the
 answer cached per path and modification time.
 """
@@ -15,6 +20,7 @@ import functools
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -32,12 +38,24 @@ __all__ = [
     "check_setup",
     "require_pypy",
     "COURSE_ROOT",
+    "MIN_PYPY",
+    "MIN_CPYTHON",
+    "Candidate",
+    "pypy_candidates",
+    "version_problem",
+    "apt_problem",
+    "probe",
 ]
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 
 #: The probe runs as a file, beside this one (it answers on stdout: there is no Interpreter yet).
 PROBE = Path(__file__).resolve().with_name("probe_child.py")
+
+#: The oldest Python each interpreter may be: PyPy for Python 3.9 (the harness is Python 3.9
+#: compatible), CPython 3.11 (.venv's numpy and pandas pins need it).
+MIN_PYPY = (3, 9)
+MIN_CPYTHON = (3, 11)
 
 _SETUP_HINT = (
     "Run `./course setup` from the course folder (it installs Debian's pypy3 when it can), "
@@ -105,6 +123,13 @@ def _probe(path: str) -> dict:
     return _probe_cached(path, mtime)
 
 
+def probe(path: str) -> dict:
+    """What the interpreter at ``path`` is: a dict with "implementation", "version",
+    "pypy_version", "jit", "executable" (its ``sys.executable``) and "prefix". Runs it once per
+    path and modification time; :class:`InterpreterNotFound` if it is not a working Python."""
+    return _probe(path)
+
+
 def _make(name: str, path: str, info: dict) -> Interpreter:
     return Interpreter(
         name=name,
@@ -117,33 +142,125 @@ def _make(name: str, path: str, info: dict) -> Interpreter:
     )
 
 
-def _pypy_candidates():
-    env = os.environ.get("PYPY")
+def _version_tuple(version: str):
+    found = re.match(r"(\d+)\.(\d+)", version or "")
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def version_problem(info: dict, implementation: str) -> str | None:
+    """The one version check: None if the interpreter a probe described (``info``, with
+    "implementation" and "version") is ``implementation`` ("PyPy" or "CPython") for a Python the
+    course supports (PyPy for Python 3.9+, CPython 3.11+); else why not, as a phrase that follows
+    the interpreter's name: "is CPython 3.11.7, not PyPy"."""
+    impl, version = info.get("implementation"), info.get("version") or "?"
+    if impl != implementation:
+        return f"is {impl} {version}, not {implementation}"
+    want = MIN_PYPY if implementation == "PyPy" else MIN_CPYTHON
+    have = _version_tuple(version)
+    if have is None or have < want:
+        need = "%d.%d+" % want
+        if implementation == "PyPy":
+            return f"is PyPy for Python {version}; the course needs PyPy for Python {need}"
+        return f"is Python {version}; the course needs CPython {need}"
+    return None
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
+
+
+def apt_problem(*, environ=None, which=shutil.which, euid=None) -> str | None:
+    """None when the set-up may install Debian packages (root, apt-get on PATH); else why not,
+    as a phrase: "there is no apt-get here", "installing it with apt-get needs root (...)"."""
+    environ = os.environ if environ is None else environ
+    if which("apt-get", path=environ.get("PATH")) is None:
+        return "there is no apt-get here"
+    euid = os.geteuid() if euid is None else euid
+    if euid != 0:
+        return f"installing it with apt-get needs root (this is user {_user_name(euid)})"
+    return None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One place to look for PyPy. ``where`` says where it came from, for messages
+    ("PYPY=/opt/pypy/bin/pypy3", "pypy3 on PATH (/usr/bin/pypy3)"); ``path`` is None for the
+    last resort, installing Debian's pypy3 (only the set-up acts on that one); ``explicit`` is
+    True for $PYPY, which is never silently replaced by another."""
+
+    where: str
+    path: str | None
+    explicit: bool = False
+
+
+APT_PYPY = "apt-get install pypy3 pypy3-venv"
+
+
+def pypy_candidates(*, environ=None, root=None, which=shutil.which, euid=None) -> list:
+    """Where to look for PyPy, in the one order the set-up and :func:`find_pypy` share:
+
+    1. ``$PYPY`` if set, and nothing else (a bare name is looked up on PATH);
+    2. ``pypy3``, then ``pypy``, on PATH;
+    3. the PyPy .venv-pypy was built from (``root/.venv-pypy/.course-base``), if it is still
+       there;
+    4. as root where apt-get exists: :data:`APT_PYPY` (a :class:`Candidate` whose path is None).
+
+    A plain function: it reads the environment and the file system and runs nothing. Each
+    candidate still has to pass :func:`version_problem`; the first that does is the one."""
+    environ = os.environ if environ is None else environ
+    root = COURSE_ROOT if root is None else Path(root)
+    path_var = environ.get("PATH")
+    env = environ.get("PYPY")
     if env:
-        yield "$PYPY", env
-        return  # an explicit choice is never silently replaced by another
-    venv = COURSE_ROOT / ".venv-pypy" / "bin" / "python"
-    if venv.exists():
-        yield "the course's PyPy venv", str(venv)
+        path = env if os.sep in env else (which(env, path=path_var) or env)
+        return [Candidate(f"PYPY={env}", path, explicit=True)]
+    found, seen = [], set()
     for exe in ("pypy3", "pypy"):
-        found = shutil.which(exe)
-        if found:
-            yield f"{exe} on PATH", found
+        hit = which(exe, path=path_var)
+        if hit and os.path.realpath(hit) not in seen:
+            seen.add(os.path.realpath(hit))
+            found.append(Candidate(f"{exe} on PATH ({hit})", hit))
+    try:
+        recorded = (root / ".venv-pypy" / ".course-base").read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        recorded = ""
+    if (recorded and os.path.isabs(recorded) and os.access(recorded, os.X_OK)
+            and os.path.realpath(recorded) not in seen):
+        found.append(Candidate(f"{recorded} (the PyPy .venv-pypy was built from)", recorded))
+    if apt_problem(environ=environ, which=which, euid=euid) is None:
+        found.append(Candidate(APT_PYPY, None))
+    return found
+
+
+def _runtime_pypy_candidates():
+    """:func:`pypy_candidates` without the install step, after the course's built PyPy venv
+    (it has vmprof) when there is one and no $PYPY."""
+    candidates = [c for c in pypy_candidates() if c.path is not None]
+    venv = COURSE_ROOT / ".venv-pypy" / "bin" / "python"
+    if not (candidates and candidates[0].explicit) and venv.exists():
+        candidates.insert(0, Candidate(f"the course's PyPy venv ({venv})", str(venv)))
+    return candidates
 
 
 def find_pypy() -> Interpreter:
     """The PyPy the course uses, or :class:`InterpreterNotFound` saying what to do."""
     tried = []
-    for where, path in _pypy_candidates():
+    for candidate in _runtime_pypy_candidates():
         try:
-            info = _probe(path)
+            info = _probe(candidate.path)
         except InterpreterNotFound as exc:
-            tried.append(f"{where}: {exc}")
+            tried.append(f"{candidate.where}: {exc}")
             continue
-        if info["implementation"] != "PyPy":
-            tried.append(f"{where}: {path} is {info['implementation']}, not PyPy")
+        problem = version_problem(info, "PyPy")
+        if problem:
+            tried.append(f"{candidate.where}: {candidate.path} {problem}")
             continue
-        return _make("pypy", path, info)
+        return _make("pypy", candidate.path, info)
     looked = "; ".join(tried) if tried else "no $PYPY, no .venv-pypy, no pypy3 on PATH"
     raise InterpreterNotFound(f"PyPy not found ({looked}). {_SETUP_HINT}")
 
@@ -170,8 +287,9 @@ def find_cpython() -> Interpreter:
         except InterpreterNotFound as exc:
             tried.append(f"{where}: {exc}")
             continue
-        if info["implementation"] != "CPython":
-            tried.append(f"{where}: {path} is {info['implementation']}, not CPython")
+        problem = version_problem(info, "CPython")
+        if problem:
+            tried.append(f"{where}: {path} {problem}")
             continue
         # A shim (pyenv, asdf) execs the real binary; launch that one directly.
         real = info.get("executable") or path

@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 VENVS = (ROOT / ".venv", ROOT / ".venv-pypy")
-# What the script needs from PATH when it is run with a stripped one.
-TOOLS = ("bash", "env", "id", "dirname", "cat", "cut", "head", "timeout", "sha256sum", "mktemp", "rm", "flock")
+# What the launcher needs from PATH when it is run with a stripped one (the set-up itself,
+# helpers/setup.py, needs only Python).
+TOOLS = ("bash", "dirname", "head", "timeout")
 
 
 def course(*args, env=None, script=COURSE, cwd=None, timeout=900):
@@ -68,21 +69,41 @@ def real_python():
     return os.path.realpath(sys.executable)
 
 
-def stripped_path_checkout(parent, extra_tools=()):
-    """A copy of the script and requirements.txt in PARENT/repo, and PARENT/bin
-    holding links to only the tools the script needs: no pypy3, no apt-get
-    (unless named in EXTRA_TOOLS). Returns (script, bin_dir)."""
+def stripped_path_checkout(parent, extra_tools=(), python=None):
+    """A copy of the script, the set-up module it runs (helpers/) and requirements.txt in
+    PARENT/repo, and PARENT/bin holding links to only the tools the script needs: no pypy3,
+    no apt-get (unless named in EXTRA_TOOLS). Returns (script, bin_dir)."""
     repo, bin_dir = parent / "repo", parent / "bin"
     repo.mkdir()
     bin_dir.mkdir()
     shutil.copy2(COURSE, repo / "course")
+    shutil.copytree(ROOT / "helpers", repo / "helpers",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "requirements.txt", repo / "requirements.txt")
     for tool in TOOLS + tuple(extra_tools):
         found = shutil.which(tool)
         if found:
             (bin_dir / tool).symlink_to(found)
-    (bin_dir / "python3").symlink_to(real_python())
+    (bin_dir / "python3").symlink_to(python or real_python())
     return repo / "course", bin_dir
+
+
+def python_for(as_user):
+    """A CPython 3.11+ that the command prefix AS_USER (e.g. setpriv to nobody) can run: the
+    launcher needs one before the set-up looks for PyPy. This run's own, else Debian's."""
+    for candidate in (real_python(), shutil.which("python3.11"), "/usr/bin/python3"):
+        if not candidate or not os.path.exists(candidate):
+            continue
+        # As the launcher will: found by bash as a program, then run.
+        check = subprocess.run(
+            [*as_user, "bash", "-c",
+             'command -v "$1" && "$1" -c "import sys; assert sys.version_info >= (3, 11)"',
+             "check", candidate],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+        )
+        if check.returncode == 0:
+            return os.path.realpath(candidate)
+    return None
 
 
 def assert_says_how_to_get_pypy(stderr):
@@ -133,6 +154,35 @@ def test_pypy_pointing_at_something_else_fails_clearly(pypy, message):
     assert venv_state() == before
 
 
+@pytest.mark.parametrize(
+    "cpython, message",
+    [
+        ("/bin/true", "CPYTHON=/bin/true does not run as Python"),
+        ("/nonexistent/python3", "CPYTHON=/nonexistent/python3 does not run as Python"),
+        ("pypy3", "is PyPy, not CPython"),
+    ],
+    ids=["not-python", "nowhere", "pypy"],
+)
+def test_cpython_pointing_at_something_else_fails_clearly(cpython, message):
+    if cpython == "pypy3" and shutil.which("pypy3") is None:
+        pytest.skip("no pypy3 on PATH")
+    before = venv_state()
+    result = course("setup", env=env_with(CPYTHON=cpython), timeout=120)
+    assert result.returncode == 1
+    assert "course: error:" in result.stderr
+    assert message in result.stderr
+    assert "CPython 3.11+" in result.stderr
+    assert venv_state() == before
+
+
+def test_setup_takes_no_arguments():
+    before = venv_state()
+    result = course("setup", "--force", timeout=120)
+    assert result.returncode == 1
+    assert "setup takes no arguments (got: --force)" in result.stderr
+    assert venv_state() == before
+
+
 def test_without_pypy_or_apt_get_says_what_to_do(tmp_path):
     before = venv_state()
     script, bin_dir = stripped_path_checkout(tmp_path)
@@ -157,12 +207,15 @@ def test_without_pypy_as_non_root_says_what_to_do():
         as_user = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
     if shutil.which("apt-get") is None:
         pytest.skip("no apt-get on this machine")
+    python = python_for(as_user)
+    if python is None:
+        pytest.skip("no CPython 3.11+ that an unprivileged user can run")
     before = venv_state()
     # Under /tmp, not pytest's tmp_path: the unprivileged user must reach it.
     parent = Path(tempfile.mkdtemp(prefix="course-nonroot-"))
     try:
         parent.chmod(0o755)
-        script, bin_dir = stripped_path_checkout(parent, extra_tools=("apt-get",))
+        script, bin_dir = stripped_path_checkout(parent, extra_tools=("apt-get",), python=python)
         script.parent.chmod(0o777)
         env = {"PATH": str(bin_dir), "HOME": str(parent), "LANG": "C.UTF-8"}
         result = subprocess.run(

@@ -23,7 +23,7 @@ LAYERS = {
     "stats": 3, "vmprofread": 3,
     "timing": 4, "pairs": 4, "wheretime": 4, "traceview": 4, "traces": 4, "profiling": 4, "objects": 4,
     "report": 5,
-    "magics": 6, "cli": 6, "checks": 6, "__init__": 6, "__main__": 6,
+    "magics": 6, "cli": 6, "checks": 6, "setup": 6, "__init__": 6, "__main__": 6,
 }
 
 
