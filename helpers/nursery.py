@@ -175,6 +175,14 @@ class Nursery:
         """The run itself used an oversized nursery."""
         return is_oversized(self.size, self.cache)
 
+    @property
+    def origin(self) -> str:
+        """Where the size came from, in a few words: "set by the course", "PyPy's default"..."""
+        return {"course": "set by the course",
+                "environment": f"from your environment (PYPY_GC_NURSERY={self.setting})",
+                "call": f"set for the run (PYPY_GC_NURSERY={self.setting})"}.get(
+                    self.source, "PyPy's own default")
+
     def describe(self) -> str:
         """One sentence for every result's text and HTML."""
         size = format_size(self.size) if self.size is not None else repr(self.setting)

@@ -94,7 +94,7 @@ def race_pair(slow: str, fast: str, setup="", *, names=("slow", "fast"),
     return PairResult.build(names, races, order=order)
 
 
-@dataclass
+@dataclass(repr=False)  # Result gives the readable repr
 class PairResult(Result):
     """What :func:`race_pair` measured.  Display it (text or HTML) or use the fields.
 

@@ -500,9 +500,13 @@ def nursery_runs(path, args, cwd, smoked, timeout) -> dict:
     return out
 
 
-def _nursery_finding(runs) -> Optional[tuple]:
-    """The finding that sets the two nursery runs side by side, from their measured figures."""
+#: One run each: a time ratio within this band of 1 is not called a difference.
+NURSERY_NOISE = 1.25
 
+
+def _nursery_finding(runs, used=None) -> Optional[tuple]:
+    """The finding that sets the two nursery runs side by side, from their measured figures;
+    ``used`` is the nursery the report's other PyPy steps ran with."""
     if not runs:
         return None
     d, s = runs["default"], runs["sane"]
@@ -518,15 +522,20 @@ def _nursery_finding(runs) -> Optional[tuple]:
         return r.peak_rss_text
 
     ratio = d.wall / s.wall if s.wall > 0 else float("nan")
-    if ratio >= 1.1:
+    if ratio >= NURSERY_NOISE:
         effect = f"{ratio:.2f}× as long with the default"
-    elif ratio <= 1 / 1.1:
+    elif ratio <= 1 / NURSERY_NOISE:
         effect = f"{1 / ratio:.2f}× as long with {size_s}"
     else:
-        effect = "within 10% of each other in time"
+        effect = (f"in time within {NURSERY_NOISE - 1:.0%} of each other, which one run each "
+                  "cannot tell from noise")
+    if d.max_rss and s.max_rss:
+        effect += f"; {d.max_rss / s.max_rss:.1f}× the memory with the default"
+    other = (f"{format_size(used.size)}, {used.origin}" if used is not None and used.size
+             else size_s)
     return (f"{head} One run each: {format_seconds(d.wall)} and {mem(d)} peak memory with "
             f"{size_d}, {format_seconds(s.wall)} and {mem(s)} with {size_s} ({effect}). Every "
-            f"other PyPy figure in this report ran with {size_s}.", "07")
+            f"other PyPy step of this report ran with {other}.", "07")
 
 
 def _output_warnings(smoke) -> list:
@@ -657,7 +666,7 @@ def findings(rep: Report) -> list:
     time, warm-up, the time split, a dominant function, large output."""
 
     out = []
-    nursery = _nursery_finding(rep.nursery_runs)
+    nursery = _nursery_finding(rep.nursery_runs, rep.smoke["pypy"].nursery)
     if nursery is not None:
         out.append(nursery)
     fc, fp = rep.failures.get("cpython"), rep.failures.get("pypy")
@@ -685,7 +694,7 @@ def findings(rep: Report) -> list:
             out.append((f"PyPy starts in {format_seconds(start)}, more than one run of the "
                         f"script takes once warm ({format_seconds(per_run)}): for a run this "
                         "short, start-up dominates. Give it more work per run.", "03"))
-        if r.speedup < 1:
+        if r.speedup < 1 and r.ci[1] < 1:  # slower beyond the noise, not just by the median
             out.append((f"PyPy was slower here ({1 / r.speedup:.2f}× as long per run): see "
                         "where the time goes and the profile below for why.", "03"))
         w = r.warmups[pypy_key]

@@ -128,7 +128,7 @@ def race(stmt: str, setup: str = "", *, samples: int = 200, budget: float = 1.5,
 # ----------------------------------------------------------------------------- result
 
 
-@dataclass
+@dataclass(repr=False)  # Result gives the readable repr
 class RaceResult(Result):
     """What :func:`race` measured.  Display it (text or HTML) or use the fields.
 

@@ -104,7 +104,7 @@ def time_split(log: PypyLog) -> tuple:
     return seconds, notes
 
 
-@dataclass
+@dataclass(repr=False)  # Result gives the readable repr
 class WhereTime(Result):
     """What :func:`where_time_goes` found.
 

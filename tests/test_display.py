@@ -84,3 +84,18 @@ def test_one_page_shell(tmp_path):
     assert "<title>Tiny &lt;result&gt;</title>" in text
     shell = page("t", "<p>x</p>")
     assert "default-src 'none'" in CSP and "http://" not in shell and "https://" not in shell
+
+
+def test_results_show_their_text_as_repr_not_a_field_dump():
+    """A dataclass makes its own __repr__ unless told not to: the results must not."""
+    import dataclasses
+
+    from helpers.display import Result
+    from helpers.objects import MemoryReport  # noqa: F401  (every result class loaded)
+    from helpers.pairs import PairResult
+    from helpers.timing import RaceResult
+    from helpers.wheretime import WhereTime
+
+    for cls in (RaceResult, PairResult, WhereTime):
+        assert issubclass(cls, Result) and dataclasses.is_dataclass(cls)
+        assert cls.__repr__ is Result.__repr__, f"{cls.__name__} needs @dataclass(repr=False)"

@@ -208,8 +208,9 @@ def test_report_measures_both_nurseries_when_the_default_is_oversized(monkeypatc
     runs = nursery_runs(script, [], str(tmp_path), smoked, timeout=60)
     # the "default" run is PyPy's real default here (the monkeypatch only says it is large)
     assert int(runs["sane"].stdout) == nursery.sane_size(nursery.core_cache()[0])
-    text, lesson = _nursery_finding(runs)
+    text, lesson = _nursery_finding(runs, Nursery(8 * MIB, "environment", "8MB", 64 * MIB, MIB))
     assert lesson == "07"
+    assert "Every other PyPy step of this report ran with 8 MB, from your environment" in text
     from helpers.timing import format_seconds
     assert format_seconds(runs["default"].wall) in text and format_seconds(runs["sane"].wall) in text
     smoked.nursery = Nursery(MIB, "default", None, MIB, MIB)
