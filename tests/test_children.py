@@ -31,8 +31,9 @@ def _python_source_strings(tree):
                 yield node.lineno
 
 
-@pytest.mark.parametrize("path", sorted(p for p in HELPERS.glob("*.py")
-                                        if p.stem not in CHILDREN), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(p for p in HELPERS.rglob("*.py")
+                                        if p.stem not in CHILDREN),
+                         ids=lambda p: str(p.relative_to(HELPERS)))
 def test_no_child_program_is_held_in_a_string(path):
     lines = list(_python_source_strings(ast.parse(path.read_text(encoding="utf-8"))))
     assert not lines, (f"{path.name} holds Python source in a string (line {lines[0]}): make it "

@@ -27,23 +27,45 @@ LAYERS = {
 }
 
 
+def module_name(path: Path) -> str:
+    """``helpers/timing.py`` -> "timing"; ``helpers/pypylog/scan.py`` -> "pypylog.scan";
+    ``helpers/pypylog/__init__.py`` -> "pypylog"."""
+    parts = list(path.relative_to(HELPERS).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+def _target(module: str, path: Path, node: ast.ImportFrom) -> list:
+    """The helpers modules one relative import names."""
+    in_package = path.name == "__init__.py" and module != "__init__"
+    package = module.split(".") if in_package else module.split(".")[:-1]
+    base = package[: len(package) - (node.level - 1)]
+    if node.module:
+        return [".".join(base + [node.module.split(".")[0]])]
+    return [".".join(base + [alias.name]) for alias in node.names]
+
+
 def imports() -> dict:
     """module -> the helpers modules it imports (relative imports, anywhere in the file)."""
     graph = {}
-    for path in sorted(HELPERS.glob("*.py")):
+    for path in sorted(HELPERS.rglob("*.py")):
+        module = module_name(path)
         found = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    found.add(node.module.split(".")[0])
-                else:
-                    found.update(alias.name for alias in node.names)
-        graph[path.stem] = found - {path.stem}
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                found.update(_target(module, path, node))
+        graph[module] = found - {module}
     return graph
 
 
+def layer(module: str) -> int:
+    """A package's modules share the package's layer."""
+    return LAYERS.get(module, LAYERS.get(module.split(".")[0], -1))
+
+
 def test_every_module_has_a_layer():
-    missing = sorted(set(imports()) - set(LAYERS))
+    missing = sorted(m for m in imports() if layer(m) < 0)
     assert not missing, f"give {missing} a layer in LAYERS (and in docs/ARCHITECTURE.md)"
 
 
@@ -52,7 +74,7 @@ def test_no_upward_import(module):
     graph = imports()
     if module not in graph:
         pytest.skip(f"{module}.py is gone: drop it from LAYERS")
-    upward = sorted(m for m in graph[module] if LAYERS.get(m, -1) > LAYERS[module])
+    upward = sorted(m for m in graph[module] if layer(m) > LAYERS[module])
     assert not upward, (f"helpers/{module}.py (layer {LAYERS[module]}) imports {upward} from a "
                         "higher layer: move the shared piece down instead")
 
@@ -103,11 +125,11 @@ LAZY_OK = {("plots", None), ("magics", "__init__")}
 
 def test_imports_are_at_module_level():
     late = []
-    for path in sorted(HELPERS.glob("*.py")):
+    for path in sorted(HELPERS.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         top = {id(n) for n in tree.body}
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and id(node) not in top:
+            if isinstance(node, ast.ImportFrom) and node.level >= 1 and id(node) not in top:
                 name = (node.module or "").split(".")[0]
                 if (name, None) not in LAZY_OK and (name, path.stem) not in LAZY_OK:
                     late.append(f"{path.name}:{node.lineno} from .{name}")

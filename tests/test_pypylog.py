@@ -469,13 +469,13 @@ def test_chunk_boundaries_do_not_matter(lines, chunk):
     # Files are read in chunks that end anywhere, even inside a line or a UTF-8 character.
     text = "[1] {x\n" + "\n".join(lines) + "\n"
     whole = _fine(text)
-    old = P._CHUNK, P._SNIFF
-    P._CHUNK, P._SNIFF = chunk, 64
+    old = P.scan._CHUNK, P.scan._SNIFF
+    P.scan._CHUNK, P.scan._SNIFF = chunk, 64
     try:
         as_text = _fine(io.StringIO(text))
         as_bytes = _fine(io.BytesIO(text.encode("utf-8", errors="replace")))
     finally:
-        P._CHUNK, P._SNIFF = old
+        P.scan._CHUNK, P.scan._SNIFF = old
     if whole is None:
         assert as_text is None and as_bytes is None
     else:
@@ -595,8 +595,8 @@ def test_iterators_agree_with_parse(full_log):
 @pytest.mark.pypy
 def test_real_log_through_small_chunks_is_the_same(default_log, monkeypatch):
     expected = signature(parse(default_log.path))
-    monkeypatch.setattr(P, "_CHUNK", 4099)
-    monkeypatch.setattr(P, "_SNIFF", 4099)
+    monkeypatch.setattr(P.scan, "_CHUNK", 4099)
+    monkeypatch.setattr(P.scan, "_SNIFF", 4099)
     assert signature(parse(default_log.path)) == expected
 
 
