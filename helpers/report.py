@@ -93,6 +93,12 @@ _FRAME = re.compile(r'^[ \t]*File "(?P<file>[^"\n]+)", line (?P<line>\d+)(?:, in
                     r'[ \t]*$', re.M)
 
 
+# Terminal escapes: colours (CSI ... m) and hyperlinks (OSC 8 ... ST). CPython 3.13 and PyPy 3.11
+# colour their tracebacks when FORCE_COLOR is set, as ipykernel sets it for every child process;
+# PyPy 3.11 also makes each file name a hyperlink.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+
+
 def _same_file(a: str, b: Path) -> bool:
     try:
         return os.path.realpath(a) == os.path.realpath(b)
@@ -120,9 +126,10 @@ def parse_traceback(stderr: str, script) -> Optional[Failure]:
 
     Reads the last traceback (the one that ended the program); the reported frame is the last
     one in ``script``, else the last one in a file beside it (the learner's own modules), else
-    the last one. ``why`` is the exception line (its first lines if it runs on)."""
+    the last one. ``why`` is the exception line (its first lines if it runs on). Colour codes
+    and hyperlinks (``FORCE_COLOR``, on Python 3.13 and PyPy 3.11) are removed first."""
     script = Path(script)
-    text = stderr
+    text = _ESCAPES.sub("", stderr)
     start = text.rfind("Traceback (most recent call last):")
     if start >= 0:
         text = text[start:]
