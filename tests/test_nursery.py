@@ -196,7 +196,7 @@ def test_check_setup_shows_the_nursery_and_warns_when_oversized(monkeypatch):
 
 @pypy
 def test_report_measures_both_nurseries_when_the_default_is_oversized(monkeypatch, tmp_path):
-    from helpers.report import _nursery_finding, nursery_runs
+    from helpers.report import nursery_finding, nursery_runs
     from helpers.runner import run
 
     monkeypatch.delenv("PYPY_GC_NURSERY", raising=False)
@@ -208,7 +208,7 @@ def test_report_measures_both_nurseries_when_the_default_is_oversized(monkeypatc
     runs = nursery_runs(script, [], str(tmp_path), smoked, timeout=60)
     # the "default" run is PyPy's real default here (the monkeypatch only says it is large)
     assert int(runs["sane"].stdout) == nursery.sane_size(nursery.core_cache()[0])
-    text, lesson = _nursery_finding(runs, Nursery(8 * MIB, "environment", "8MB", 64 * MIB, MIB))
+    text, lesson = nursery_finding(runs, Nursery(8 * MIB, "environment", "8MB", 64 * MIB, MIB))
     assert lesson == "07"
     assert "Every other PyPy step of this report ran with 8 MB, from your environment" in text
     from helpers.timing import format_seconds
