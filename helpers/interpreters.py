@@ -347,13 +347,9 @@ _CPYTHON_MODULES = ("pandas", "matplotlib", "numpy", "vmprof", "nbclient", "nbva
 
 
 def _missing_modules(interp: Interpreter, modules) -> list:
-    code = (
-        "import importlib.util, json; "
-        f"print(json.dumps([m for m in {list(modules)!r} if importlib.util.find_spec(m) is None]))"
-    )
     proc = subprocess.run(
-        [interp.path, "-c", code], capture_output=True, text=True, timeout=60,
-        stdin=subprocess.DEVNULL,
+        [interp.path, str(PROBE), "--missing", *modules], capture_output=True, text=True,
+        timeout=60, stdin=subprocess.DEVNULL,
     )
     if proc.returncode != 0:
         return list(modules)

@@ -1,7 +1,9 @@
 """Runs inside any Python, for :mod:`helpers.interpreters` and :mod:`helpers.nursery`: what this
 interpreter is, as one line of JSON on stdout.
 
-    python probe_child.py
+    python probe_child.py                  what this interpreter is
+    python probe_child.py --missing M...   which of the modules M cannot be imported
+    python probe_child.py --purelib        where this interpreter's pure-Python packages go
 
 Implementation, language version, PyPy version and JIT, executable and prefix; on PyPy also the
 nursery it runs with (``gc.get_stats()``, in bytes), which :mod:`helpers.nursery` reads from a
@@ -53,5 +55,23 @@ def describe():
     }
 
 
+def missing(modules):
+    """The names among ``modules`` that this interpreter cannot find."""
+    import importlib.util
+
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def purelib():
+    import sysconfig
+
+    return sysconfig.get_paths()["purelib"]
+
+
 if __name__ == "__main__":
-    print(json.dumps(describe()))
+    if sys.argv[1:2] == ["--missing"]:
+        print(json.dumps(missing(sys.argv[2:])))
+    elif sys.argv[1:2] == ["--purelib"]:
+        print(json.dumps(purelib()))
+    else:
+        print(json.dumps(describe()))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -314,11 +315,11 @@ def put_repo_on_path() -> None:
     site = Path(sysconfig.get_path("purelib", scheme="venv",
                                    vars={"base": str(VENV), "platbase": str(VENV)}))
     if not site.is_dir():
-        code = 'import sysconfig; print(sysconfig.get_paths()["purelib"])'
-        status, out = run([str(VENV / "bin" / "python"), "-c", code], capture=True)
+        probe = Path(__file__).resolve().with_name("probe_child.py")
+        status, out = run([str(VENV / "bin" / "python"), str(probe), "--purelib"], capture=True)
         if status != 0 or not out.strip():
             raise SetupError(f"could not ask {rel(VENV)}/bin/python for its site-packages:\n{out}")
-        site = Path(out.strip().splitlines()[-1])
+        site = Path(json.loads(out.strip().splitlines()[-1]))
     if read(site / "course.pth") != str(ROOT):
         write(site / "course.pth", str(ROOT))
 

@@ -91,3 +91,32 @@ def test_child_program_names_the_files_beside_the_runner():
     assert runner.child_program("harness").name == "harness.py"
     with pytest.raises(FileNotFoundError):
         runner.child_program("no_such_child")
+
+
+@pytest.mark.parametrize("path", sorted(p for p in HELPERS.rglob("*.py")
+                                        if p.stem not in CHILDREN),
+                         ids=lambda p: str(p.relative_to(HELPERS)))
+def test_no_code_is_passed_with_dash_c(path):
+    """`python -c CODE` is a child program in a string too (an empty one only checks that the
+    interpreter starts)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.List):
+            items = node.elts
+            for a, b in zip(items, items[1:]):
+                if isinstance(a, ast.Constant) and a.value == "-c":
+                    assert isinstance(b, ast.Constant) and b.value == "", (
+                        f"{path.name}:{node.lineno} runs code given with -c: put it in a child "
+                        "program file (probe_child.py has --missing and --purelib)")
+
+
+def test_probe_child_lists_missing_modules_and_purelib():
+    import subprocess
+    import sys
+
+    probe = str(HELPERS / "probe_child.py")
+    out = subprocess.run([sys.executable, probe, "--missing", "json", "no_such_mod_x"],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == ["no_such_mod_x"]
+    out = subprocess.run([sys.executable, probe, "--purelib"], capture_output=True, text=True,
+                         check=True).stdout
+    assert Path(json.loads(out)).name == "site-packages"
