@@ -1,7 +1,8 @@
 """PyPy's nursery: the size PyPy picks on this machine, and the size the course runs it with.
 
 PyPy allocates every new object in the *nursery* and empties it with a minor collection when it
-is full. It sizes the nursery from the "cache size" line of /proc/cpuinfo (about half of it).
+is full. It sizes the nursery from the "cache size" line of /proc/cpuinfo (half of it when that
+line is large, a fixed size when it is small; the size differs between PyPy versions too).
 On most machines that line is one core's cache and the nursery is a few MB at most; on some
 virtual machines it reports a huge shared cache (491520 KB on some cloud Xeons), and PyPy 7.3
 then picks a nursery of hundreds of MB, which makes allocation-heavy programs several times
