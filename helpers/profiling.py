@@ -35,6 +35,7 @@ import html
 import math
 import os
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -43,7 +44,7 @@ from .display import (figure_base64, figure_png, notes_html, notes_lines, page, 
                       write_page)
 from .interpreters import get_interpreter
 from .nursery import describe_runs
-from .runner import ask, private_tmpdir
+from .runner import ChildError, ask, private_tmpdir
 from .vmprofread import (ENTRY, EmptyProfile, Frame, ProfileError, function_table,
                          read_profile)
 
@@ -84,17 +85,36 @@ def _is_script(value) -> bool:
     return "\n" not in text and text.endswith(".py") and Path(text).is_file()
 
 
+#: What a profile says when vmprof's sampler crashed CPython and the run was made again.
+SAMPLER_CRASH = ("vmprof's sampler crashed CPython once (SIGSEGV, a fault of vmprof's signal "
+                 "handler, not of your program), so the profile was taken again")
+
+
 def _once(target: Path, interp, *, args, repeat, lines, period, timeout, env, jit, cwd, keep,
-          allow_empty=False):
+          allow_empty=False, crashes=None):
+    """One profiled run. On CPython, a run that vmprof's sampler crashes (SIGSEGV) is made once
+    more, and ``crashes`` (a list) gets :data:`SAMPLER_CRASH`; a second crash is raised, since
+    then the program itself is the likely cause."""
     with private_tmpdir() as tmp:
         prof = tmp / "program.prof"
-        info, result = ask("vmprof_child", {
-            "target": str(target), "args": [str(a) for a in args], "repeat": int(repeat),
-            "lines": bool(lines), "period": float(period), "profile": str(prof)},
-            interpreter=interp, timeout=timeout, env=env,
-            jit=jit if interp.name == "pypy" else None, cwd=cwd, error=ProfileError,
-            what="finished profile",
-            hint="did the program call os._exit()? Let it end normally (or with sys.exit()).")
+        request = {"target": str(target), "args": [str(a) for a in args],
+                   "repeat": int(repeat), "lines": bool(lines), "period": float(period),
+                   "profile": str(prof)}
+        for attempt in (1, 2):
+            try:
+                info, result = ask(
+                    "vmprof_child", request, interpreter=interp, timeout=timeout, env=env,
+                    jit=jit if interp.name == "pypy" else None, cwd=cwd, error=ProfileError,
+                    what="finished profile",
+                    hint="did the program call os._exit()? Let it end normally (or with "
+                         "sys.exit()).")
+                break
+            except ChildError as exc:
+                segfault = exc.result.returncode == -signal.SIGSEGV
+                if attempt == 2 or not segfault or interp.name != "cpython":
+                    raise
+                if crashes is not None:
+                    crashes.append(SAMPLER_CRASH)
         if keep is not None:
             Path(keep).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(prof, keep)
@@ -142,9 +162,10 @@ def profile(stmt_or_script=None, interpreter="pypy", *, script=None, args=(),
             if not target.is_file():
                 raise FileNotFoundError(f"no script at {target}")
             label = target.name
+        warnings = []
+        options["crashes"] = warnings
         stats, tree, info, result = _once(target, interp, repeat=repeat,
                                           allow_empty=bool(min_samples), **options)
-        warnings = []
         first = 0 if stats is None else _n_samples(stats)
         first_seconds = sum(info["times"])
         got, reran = first, False

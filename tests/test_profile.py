@@ -251,3 +251,42 @@ def test_profile_both_shows_each_interpreter(program):
     html = both._repr_html_()
     assert html.count("<svg") == 2
     assert both.figure is not None
+
+
+def _crash_first(monkeypatch, crashes):
+    """Make vmprof_child's first `crashes` runs end as a SIGSEGV would (a real child, killed)."""
+    import signal
+
+    from helpers import profiling
+    from helpers.runner import ChildError, run
+
+    real, calls = profiling.ask, []
+
+    def ask(program, request, **options):
+        calls.append(program)
+        if len(calls) <= crashes:
+            r = run("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)",
+                    interpreter=options["interpreter"], check=False)
+            assert r.returncode == -signal.SIGSEGV
+            raise ChildError(r)
+        return real(program, request, **options)
+
+    monkeypatch.setattr(profiling, "ask", ask)
+    return calls
+
+
+def test_a_sampler_crash_on_cpython_is_profiled_again_and_said(program, monkeypatch):
+    from helpers.profiling import SAMPLER_CRASH
+
+    calls = _crash_first(monkeypatch, 1)
+    p = helpers.profile(program, interpreter="cpython", args=["0.3"], min_samples=0)
+    assert len(calls) == 2 and p.samples > 0
+    assert SAMPLER_CRASH in p.warnings
+
+
+def test_two_crashes_are_the_programs_own_and_raise(program, monkeypatch):
+    from helpers.runner import ChildError
+
+    _crash_first(monkeypatch, 2)
+    with pytest.raises(ChildError, match="SIGSEGV"):
+        helpers.profile(program, interpreter="cpython", args=["0.3"], min_samples=0)
