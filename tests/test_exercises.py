@@ -122,3 +122,23 @@ def test_run_time_and_widget_state_stay_with_the_solution():
         "widgets": {"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}}})
     nb.cells = [nbformat.v4.new_code_cell("x = 1  # solution")]
     assert set(make_exercises.make_exercise(nb).metadata) == {"kernelspec"}
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_every_exercise_template_parses(path):
+    """A blank exercise must fail at its check cells with their message, never with a
+    SyntaxError in a template the generator left broken."""
+    import ast
+    import re
+
+    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "code" or cell.source.lstrip().startswith("%%"):
+            continue
+        source = "\n".join("" if re.match(r"\s*(%|!(?!=))", line) else line
+                           for line in cell.source.splitlines())
+        try:
+            ast.parse(source)
+        except SyntaxError as exc:
+            raise AssertionError(f"{path.name} cell {i} does not parse ({exc.msg}, line "
+                                 f"{exc.lineno}): mark a multi-line answer with a "
+                                 "# BEGIN SOLUTION / # END SOLUTION block") from None
