@@ -97,24 +97,25 @@ class RaceFigures:
 
 @contextlib.contextmanager
 def recording_children():
-    """Record every child that helpers.runner.run starts: yields a list of (argv, wall).
+    """Record every child that the runner starts: yields a list of (argv, wall).
 
-    race() looks ``run`` up in helpers.runner at call time, so wrapping the module
-    attribute sees the harness runs and the start-up runs alike.
+    Every child of the course, whoever asks for it (``run``, ``ask``, the start-up runs),
+    passes through ``helpers.runner._spawn``, which ``run`` looks up at call time: wrapping
+    that module attribute sees the harness runs and the start-up runs alike.
     """
     children = []
-    real = runner.run
+    real = runner._spawn
 
     def recorded(*args, **kwargs):
         result = real(*args, **kwargs)
         children.append((result.argv, result.wall))
         return result
 
-    runner.run = recorded
+    runner._spawn = recorded
     try:
         yield children
     finally:
-        runner.run = real
+        runner._spawn = real
 
 
 def measure_race(setup: str, stmt: str, settings: dict) -> RaceFigures:
