@@ -26,49 +26,11 @@ from helpers.pypylog import (
 )
 from helpers.runner import ChildError
 
+from conftest import LOGGED_ARGS, LOGGED_NURSERY as NURSERY
+
 ROOT = Path(__file__).resolve().parents[1]
 
-# The program the real logs come from: a loop with a bridge, recursion (entry bridges), an
-# allocating loop (minor and major collections with a small nursery) and regular expressions
-# (the regex engine's own JIT, which makes temporary callbacks that are compiled unlogged).
-PROGRAM = '''\
-import re, sys
-
-def hot(n):
-    s = 0
-    for i in range(n):
-        if i % 3 == 0:
-            s += i
-        else:
-            s -= 1
-    return s
-
-def fib(n):
-    return n if n < 2 else fib(n - 1) + fib(n - 2)
-
-class Point:
-    def __init__(self, x, y):
-        self.x = x
-        self.y = y
-
-def alloc(n):
-    keep = []
-    for i in range(n):
-        keep.append(Point(i, str(i)))
-        if len(keep) > 50000:
-            keep = []
-    return len(keep)
-
-PAT = re.compile(r"(\\d+)-(\\w+)")
-
-def regex(n):
-    return sum(1 for i in range(n) if PAT.match("%d-ab%d" % (i, i % 10)))
-
-n = int(sys.argv[1])
-print(hot(n), fib(20), alloc(n), regex(3000))
-'''
-N = 300_000
-NURSERY = {"PYPY_GC_NURSERY": "1M"}
+N = LOGGED_ARGS[0]
 GC_STATES = {"SCANNING", "MARKING", "SWEEPING", "FINALIZING"}
 
 
@@ -76,10 +38,8 @@ GC_STATES = {"SCANNING", "MARKING", "SWEEPING", "FINALIZING"}
 
 
 @pytest.fixture(scope="module")
-def program(tmp_path_factory):
-    path = tmp_path_factory.mktemp("prog") / "prog.py"
-    path.write_text(PROGRAM)
-    return path
+def program(pypy_log):
+    return Path(pypy_log.program)
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +51,9 @@ def full_log(program, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def default_log(program, tmp_path_factory):
-    """The categories where_time_goes() uses."""
-    path = tmp_path_factory.mktemp("logs") / "default.log"
-    return capture(script=program, args=[N], env=NURSERY, keep=path)
+def default_log(pypy_log):
+    """The categories where_time_goes() uses: the session's one log (conftest)."""
+    return pypy_log
 
 
 @pytest.fixture(scope="module")

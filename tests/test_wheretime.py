@@ -11,36 +11,13 @@ from helpers.pypylog import parse
 from helpers.runner import ChildError
 from helpers.wheretime import BUCKETS, WhereTime, time_split, where_time_goes
 
-ALLOCATING = """\
-class Point:
-    def __init__(self, x, y):
-        self.x = x
-        self.y = y
-
-def alloc(n):
-    keep = []
-    for i in range(n):
-        keep.append(Point(i, str(i)))
-        if len(keep) > 50000:
-            keep = []
-    return len(keep)
-
-def hot(n):
-    s = 0
-    for i in range(n):
-        if i % 3 == 0:
-            s += i
-        else:
-            s -= 1
-    return s
-
-print(alloc(300000), hot(300000))
-"""
+from conftest import LOGGED_ARGS
 
 
 @pytest.fixture(scope="module")
-def result():
-    return where_time_goes(ALLOCATING, env={"PYPY_GC_NURSERY": "1M"})
+def result(pypy_log):
+    """The session's one logged run (conftest), split: no PyPy run of its own."""
+    return WhereTime.from_capture(pypy_log, pypy_log.program)
 
 
 def test_cpython_is_refused_with_a_reason():
@@ -68,13 +45,15 @@ def test_split_adds_up_to_the_wall_time(result):
     assert list(result.seconds) == list(BUCKETS)
     assert all(v >= 0 for v in result.seconds.values())
     assert math.isclose(sum(result.seconds.values()), result.wall, rel_tol=1e-9)
-    assert result.seconds["GC minor"] > 0  # a 1 MB nursery and 300,000 objects
+    assert result.seconds["GC minor"] > 0  # a 1 MB nursery and 300,000 points
     assert result.seconds["tracing"] > 0 and result.seconds["backend"] > 0
     assert result.seconds["the rest"] > 0
     assert list(result.df.columns) == ["part", "seconds", "fraction", "what"]
     assert result.df["fraction"].sum() == pytest.approx(1.0)
-    assert [int(x) for x in result.stdout.split()] == [300000 % 50001, sum(
-        i if i % 3 == 0 else -1 for i in range(300000))]
+    n = LOGGED_ARGS[0]
+    hot, fib20, alloc = (int(x) for x in result.stdout.split()[:3])
+    assert (hot, fib20, alloc) == (sum(i if i % 3 == 0 else -1 for i in range(n)), 6765,
+                                   n % 50001)
     assert not result.warnings, result.warnings
 
 
@@ -86,7 +65,7 @@ def test_hottest_loops_with_their_source(result):
     functions = set(hot["function"].dropna())
     assert {"alloc", "hot"} <= functions
     top = hot.iloc[0]
-    assert top["runs"] >= 270_000 and top["file"].endswith("snippet.py")
+    assert top["runs"] >= 270_000 and top["file"].endswith("prog.py")
 
 
 @pytest.mark.pypy
@@ -95,7 +74,7 @@ def test_text_html_and_figure(result):
     assert text.startswith("PyPy ran for ")
     for part in BUCKETS:
         assert part in text
-    assert "Hottest loops" in text and "alloc (snippet.py:" in text
+    assert "Hottest loops" in text and "alloc (prog.py:" in text
     html = result._repr_html_()
     assert "<table" in html and "data:image/png;base64," in html
     fig = result.figure
