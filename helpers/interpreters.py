@@ -414,10 +414,16 @@ def nursery_check(interp: Interpreter) -> tuple:
             f"/proc/cpuinfo's \"cache size\" ({reported}), while one core really has "
             f"{nursery.format_size(n.cache)} of cache. With so large a nursery, a program that "
             "allocates a lot can run much slower and use much more memory than on a machine "
-            "that reports its cache per core. The course "
-            f"runs PyPy with {nursery.format_size(nursery.sane_size(n.cache))} instead and says "
-            "so in every result; export PYPY_GC_NURSERY to choose yourself (lesson 07 shows "
-            "the difference).")
+            "that reports its cache per core. ")
+        if n.source == "course":
+            warning += (f"The course runs PyPy with {nursery.format_size(n.size)} instead and "
+                        "says so in every result; export PYPY_GC_NURSERY to choose yourself "
+                        "(lesson 07 shows the difference).")
+        else:  # the learner chose: a size, or PyPy's own default
+            chosen = f"{nursery.format_size(n.size)}, " if n.setting else "its default, "
+            warning += (f"PyPy runs with {chosen}as your PYPY_GC_NURSERY="
+                        f"{n.setting or 'default'} says, and every result says so (lesson 07 "
+                        "shows the difference).")
     return cell, warning
 
 

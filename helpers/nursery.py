@@ -42,6 +42,7 @@ __all__ = [
     "core_cache",
     "cpuinfo_cache",
     "sane_size",
+    "sane_setting",
     "is_oversized",
     "parse_size",
     "format_size",
@@ -76,6 +77,7 @@ def _read(path: Path) -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=8)
 def core_cache(root: str | os.PathLike = "/sys/devices/system/cpu/cpu0/cache") -> tuple:
     """This machine's per-core cache as ``(bytes, level)``: the largest data or unified cache
     that the first CPU does not share with another one (usually the L2), from sysfs; ``(None,
@@ -108,6 +110,11 @@ def sane_size(cache: int | None) -> int:
     """The nursery the course uses when PyPy's default is oversized: half the per-core cache,
     at least 1 MB (PyPy's own rule, applied to the cache one core really has)."""
     return max(MIN_SANE, (cache or _FALLBACK_CACHE) // 2)
+
+
+def sane_setting(cache: int | None) -> str:
+    """:func:`sane_size` as the ``PYPY_GC_NURSERY`` value the course hands PyPy ("1MB")."""
+    return f"{sane_size(cache) // MIB}MB"
 
 
 def is_oversized(default: int | None, cache: int | None) -> bool:
@@ -225,7 +232,7 @@ def choose(interp, call_env: dict | None = None, environ=None) -> tuple:
     elif environ.get(VAR):
         setting, source = environ[VAR], "environment"
     elif is_oversized(default, cache):
-        setting, source = f"{sane_size(cache) // MIB}MB", "course"
+        setting, source = sane_setting(cache), "course"
         changes[VAR] = setting
     else:
         setting, source = None, "default"

@@ -38,7 +38,7 @@ from .failures import Failure, compare_output, describe_failure, parse_traceback
 from .findings import findings, nursery_finding
 from .formatting import format_seconds
 from .interpreters import get_interpreter, require_pypy
-from .nursery import describe_runs, sane_size
+from .nursery import describe_runs, sane_setting
 from .profiling import ProfileError, profile
 from .pypylog import DEFAULT_CATEGORIES, capture
 from .runner import ChildError, run
@@ -336,7 +336,7 @@ def nursery_runs(path, args, cwd, smoked, timeout) -> dict:
     n = smoked.nursery
     if n is None or not n.oversized_default:
         return {}
-    sane = f"{sane_size(n.cache) // 2**20}MB"
+    sane = sane_setting(n.cache)
     out = {}
     for key, value in (("default", "default"), ("sane", sane)):
         out[key] = run(script=path, args=args, interpreter=smoked.interpreter, cwd=cwd,

@@ -215,3 +215,22 @@ def test_report_measures_both_nurseries_when_the_default_is_oversized(monkeypatc
     assert format_seconds(runs["default"].wall) in text and format_seconds(runs["sane"].wall) in text
     smoked.nursery = Nursery(MIB, "default", None, MIB, MIB)
     assert nursery_runs(script, [], str(tmp_path), smoked, timeout=60) == {}
+
+
+@pypy
+def test_check_setup_warning_follows_the_learners_own_choice(monkeypatch):
+    from helpers import check_setup
+
+    monkeypatch.setattr(nursery, "pypy_default", lambda interp: 240 * MIB)
+    monkeypatch.setenv("PYPY_GC_NURSERY", "8MB")
+    warning = check_setup().warnings[0]
+    assert "PyPy runs with 8 MB, as your PYPY_GC_NURSERY=8MB says" in warning
+    assert "The course runs PyPy with" not in warning
+    monkeypatch.setenv("PYPY_GC_NURSERY", "default")
+    assert "PyPy runs with its default, as your PYPY_GC_NURSERY=default says" in \
+        check_setup().warnings[0]
+
+
+def test_sane_setting_is_what_pypy_reads():
+    assert nursery.sane_setting(MIB) == "1MB"
+    assert nursery.parse_size(nursery.sane_setting(8 * MIB)) == nursery.sane_size(8 * MIB)
