@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .grade import DEFAULT_TIMEOUT, GradeError, grade
 from .profiling import profile
 from .report import report
 from .runner import ChildError
@@ -152,7 +153,51 @@ def _run_report(args, script_args) -> int:
     return 0 if rep.ok else 3
 
 
-COMMANDS = (_setup_profile, _setup_traces, _setup_report)
+def _setup_grade(sub) -> None:
+    p = sub.add_parser(
+        "grade", help="grade exercise notebooks with nbval: a table of submission x check",
+        description="Run each submitted exercise notebook through nbval (the course's checker) "
+                    "in its own temporary copy and fresh kernel, with a time limit per notebook "
+                    "that kills runaway cells and every process they started, and write a "
+                    "table of submission x check (passed / failed with the check's message / "
+                    "not reached / timed out / missing / broken notebook) as CSV and as a "
+                    "self-contained HTML page. Folders are searched for *.ipynb. Which "
+                    "exercise a notebook is comes from its metadata, its file name (a "
+                    "two-digit lesson number, e.g. 03-alice.ipynb) or its title. Submitted "
+                    "files are never changed.",
+        epilog="Exit status: 0 every submission was graded (whatever the students scored); "
+               "1 grading itself failed; 2 bad arguments (no such file, no notebook).")
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                   help="notebooks or folders of notebooks")
+    p.add_argument("-o", "--output", default="grades",
+                   help="folder for grades.csv and grades.html (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                   help="seconds per notebook before it is killed (default: %(default)s)")
+    p.add_argument("-j", "--jobs", type=int, default=1,
+                   help="notebooks graded at once (default: 1; timings in exercises are "
+                        "steadier one at a time)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no line per submission")
+    p.set_defaults(func=_run_grade)
+
+
+def _run_grade(args, script_args) -> int:
+    if script_args:
+        print("error: grade takes no arguments after --", file=sys.stderr)
+        return 2
+    say = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        grades = grade(args.submissions, output=args.output, timeout=args.timeout,
+                       jobs=args.jobs, progress=say)
+    except GradeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(grades.summary())
+    for path in grades.written:
+        print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = (_setup_profile, _setup_traces, _setup_report, _setup_grade)
 
 
 def build_parser() -> argparse.ArgumentParser:
