@@ -336,9 +336,11 @@ def grade_one(path: Path, known: dict, root: Path, timeout: float, protect: list
     for written in changed:
         if Path(written) in originals and Path(written).read_bytes() != originals[Path(written)]:
             Path(written).write_bytes(originals[Path(written)])  # a submission: put it back
-    if changed:
-        notes.append("wrote outside its copy: " + ", ".join(changed[:5]))
-    if sandbox and not sandbox.startswith("read-only"):
+    protected = bool(sandbox and sandbox.startswith("read-only"))
+    if changed and not protected:  # read-only folders cannot have been written by it
+        notes.append("files changed outside its copy while it ran (by it, or by something "
+                     "else running then): " + ", ".join(changed[:5]))
+    if sandbox and not protected:
         notes.append(sandbox)
     return Graded(str(path), exercise, outcomes, notes, time.perf_counter() - start)
 
