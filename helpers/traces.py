@@ -147,6 +147,8 @@ class Traces:
                 raise ValueError(f"assembler={which}: give how many traces (>= 0), or ranks")
             return self.shown[:which]
         try:
+            if isinstance(which, (str, bytes)):
+                raise TypeError
             ranks = set(which)
         except TypeError:
             raise TypeError("assembler= is True, a number of traces, or a list of ranks, not "
