@@ -341,6 +341,7 @@ class Assembler:
     patches: int = 0
     note: str = ""
     targets: dict = field(default_factory=dict)  # a jump's address -> where it goes, in words
+    counters: set = field(default_factory=set)  # addresses of the run counters' instructions
 
     @property
     def n_instructions(self) -> int:
@@ -353,12 +354,21 @@ class Assembler:
         return sum(len(g.instructions) for g in self.groups
                    if g.op is not None and not g.preamble)
 
+    @property
+    def body_counters(self) -> int:
+        """How many of :attr:`body_instructions` are run counters (see :data:`COUNTER`)."""
+        return sum(1 for g in self.groups if g.op is not None and not g.preamble
+                   for ins in g.instructions if ins.address in self.counters)
+
     def summary(self) -> str:
         if not self.instructions:
             return self.note or "no machine code"
+        counted = (f" ({self.body_counters} of them the run counter that logging "
+                   "jit-backend-counts adds)" if self.body_counters else "")
         text = (f"{self.n_instructions:,} instructions, {self.size:,} bytes at "
                 f"0x{self.address:x} ({self.backend or '?'}); "
-                f"{self.body_instructions:,} for the operations that run on every pass; "
+                f"{self.body_instructions:,} for the operations that run on every pass"
+                f"{counted}; "
                 f"{self.aligned} of {self.with_offset} operations' offsets fall on an "
                 "instruction boundary")
         return text + (f"; {self.note}" if self.note else "")
@@ -370,14 +380,15 @@ class Assembler:
         base = self.base if self.base is not None else self.address or 0
         for g in self.groups:
             if g.op is not None:
-                out.append(g.op.text.strip())
+                out.append(g.op.text.strip() + (f"   {g.title}" if g.title else ""))
                 if not g.instructions:
                     out.append("        (no code of its own)")
             else:
                 out.append(g.title)
             for ins in g.instructions:
                 to = self.targets.get(ins.address)
-                out.append(f"    +{ins.address - base:<5} {ins.text}" + (f"   → {to}" if to else ""))
+                out.append(f"    +{ins.address - base:<5} {ins.text}" + (f"   → {to}" if to else "")
+                           + (f"   ; {COUNTER}" if ins.address in self.counters else ""))
         return out
 
     def __str__(self) -> str:
@@ -386,6 +397,10 @@ class Assembler:
     __repr__ = __str__
 
 
+#: What PyPy adds at a loop's entry and at each label when ``jit-backend-counts`` is logged (the
+#: course's trace viewer logs it for the run counts): ``movabs $counter,%r11; incq (%r11)``.
+COUNTER = "run counter (only there because jit-backend-counts is logged)"
+BODY = "← the loop body starts here: the rest runs on every iteration"
 ENTRY = "entry: the code before the first operation (frame set-up, the stack check)"
 FAILURES = ("failure paths: reached only when a guard fails (save the live values, then go "
             "to the interpreter or to a bridge)")
@@ -463,17 +478,22 @@ def align(trace: Trace, instructions: list, base: int, *, backend: Optional[str]
                 asm.groups[-1].instructions.extend(stray)
             else:
                 asm.groups.append(AsmGroup(None, "(between operations)", stray, pre))
-        asm.groups.append(AsmGroup(op, "", take(stops[id(op)]), pre))
+        asm.groups.append(AsmGroup(op, BODY if op.index == boundary else "",
+                                   take(stops[id(op)]), pre))
     rest = take(last + 1)
     if rest:
         asm.groups.append(AsmGroup(None, FAILURES if end is not None else "(after the last "
                                    "operation)", rest))
+    for prev, ins in zip(instructions, instructions[1:]):
+        if ins.text.startswith("incq") and ins.text.endswith("(%r11)") and \
+                prev.text.startswith("movabs") and prev.text.endswith(",%r11"):
+            asm.counters.update((prev.address, ins.address))
     body_end = base + end if end is not None else last
     for ins in instructions:
         m = _JUMP.match(ins.text)
         if m is None:
             m = _ADDRESS.match(ins.text)
-            if m is None or where is None:
+            if m is None or where is None or ins.address in asm.counters:
                 continue
             text = where(int(m[1], 16))
             if text:

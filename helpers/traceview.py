@@ -18,6 +18,7 @@ from typing import Optional
 from .formatting import escape as _e
 from .formatting import tally as _tally
 from .pypylog import Bridge, Counts, Loop, op_kind
+from .tracemodel import COUNTER
 
 __all__ = ["render"]
 
@@ -236,7 +237,8 @@ class _Renderer:
         for g in asm.groups:
             pre = ' class="pre"' if g.preamble else ""
             if g.op is not None:
-                rows.append(f"<b{pre}>{_e(g.op.text.strip())}</b>")
+                rows.append(f"<b{pre}>{_e(g.op.text.strip())}</b>"
+                            + (f"   <i>{_e(g.title)}</i>" if g.title else ""))
                 if not g.instructions:
                     rows.append("<u>        (no code of its own)</u>")
             elif g.title.startswith("# "):
@@ -246,7 +248,9 @@ class _Renderer:
             for ins in g.instructions:
                 to = asm.targets.get(ins.address)
                 rows.append(f"    +{ins.address - base:<5} {_e(ins.text)}"
-                            + (f"   → {_e(to)}" if to else ""))
+                            + (f"   → {_e(to)}" if to else "")
+                            + (f"   <u>; {_e(COUNTER)}</u>" if ins.address in asm.counters
+                               else ""))
         return head + '<div class="tv-asmb">' + "\n".join(rows) + "</div></details>"
 
     def badges(self, c, pre, n_bridges: int) -> str:

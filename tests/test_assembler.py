@@ -165,6 +165,11 @@ def test_alignment(recorded):
     back = [asm.targets.get(i.address, "") for i in jump.instructions if "jmp" in i.text]
     assert back and re.fullmatch(r"\+\d+", back[0])
     assert str(asm).startswith("Loop 1: ") and guard.op.text.strip() in str(asm)
+    # the fixture logged jit-backend-counts: a run counter at the entry and at each label
+    labels = [g for g in asm.groups if g.op is not None and g.op.name == "label"]
+    for group in [asm.groups[0]] + labels:
+        assert {i.address for i in group.instructions} & asm.counters, group.title
+    assert len(asm.counters) == 2 * (1 + len(labels)) and "run counter" in str(asm)
     # the bridge ends by jumping into the loop (an address loaded into a register)
     assert any(t.startswith("Loop 1 +") for t in v.machine_code(bridge).targets.values())
 
