@@ -75,7 +75,10 @@ class Traces:
 
     ``ranked`` are all loops and bridges, most run first; ``shown`` the :class:`TraceInfo` of
     the first ``top`` (all with ``top=None``); ``left_out`` how many are not shown. ``stdout``
-    is what the program printed (when :func:`trace` ran it)."""
+    is what the program printed (when :func:`trace` ran it). ``assembler`` (True: the top
+    :data:`ASM_TOP` shown; a number: that many; a list of ranks) gives those traces their
+    machine code (``TraceInfo.assembler``), read from ``code_source`` (default: the log's
+    file); ``asm_note`` says why it could not be (objdump missing, no dumps in the log)."""
 
     def __init__(self, log: PypyLog, *, top: Optional[int] = DEFAULT_TOP,
                  sources: Optional[dict] = None, title: str = "PyPy traces",
@@ -298,18 +301,19 @@ def _block_finder(blocks: list):
 
 def view(log: Union[PypyLog, str, os.PathLike], *, top: Optional[int] = DEFAULT_TOP,
          all: bool = False, sources: Optional[dict] = None, assembler=False,
-         **kwargs) -> Traces:
+         code_source=None, **kwargs) -> Traces:
     """The viewer for a parsed log (or a log file, parsed here). ``top`` traces are mapped to
     source (``all=True``: every one). ``sources`` maps file names in the log to source text
     (for files that are gone, e.g. a snippet's temp file). ``assembler=True`` adds the machine
     code of the top :data:`ASM_TOP` (a number: that many; a list: those ranks), read again
-    from the log file (its ``jit-backend-dump`` sections) and disassembled with objdump."""
-    source = None
+    from the log file (its ``jit-backend-dump`` sections; ``code_source=`` names it for a
+    parsed log whose file was moved) and disassembled with objdump."""
     if not isinstance(log, PypyLog):
-        source = log
+        if code_source is None:
+            code_source = log
         log = parse(log)
     return Traces(log, top=None if all else top, sources=sources, assembler=assembler,
-                  code_source=source, **kwargs)
+                  code_source=code_source, **kwargs)
 
 
 def trace(code: Union[str, os.PathLike, None] = None, *, script=None, args=(),

@@ -59,6 +59,8 @@ _BRIDGE = re.compile(r"bridge out of Guard 0x([0-9a-fA-F]{1,16}) has address "
                      r"0x([0-9a-fA-F]{1,16}) to 0x([0-9a-fA-F]{1,16})\s*$")
 _PART = re.compile(r"\s*([a-z][a-z ]{0,30}): 0x([0-9a-fA-F]{1,16})\s*$")
 _DUMP = re.compile(r"CODE_DUMP @(-?[0-9a-fA-F]{1,16}) \+(\d{1,12})(?: +(\S*))?\s*$")
+_DUMP_LINE = re.compile(r"^CODE_DUMP.*$", re.M)
+_BACKEND = re.compile(r"^BACKEND (\S+)", re.M)
 _HEX = re.compile(r"[0-9a-fA-F]*")
 _WORD = 1 << 64
 
@@ -126,10 +128,11 @@ class MachineCode:
     patches: int = 0
     partial: bool = False
     _mask: bytearray = field(default=None, repr=False)
+    address: int = field(default=None)  # the block's first byte (``block.low``)
 
-    @property
-    def address(self) -> int:
-        return self.block.low
+    def __post_init__(self):
+        if self.address is None:
+            self.address = self.block.low
 
     def code(self) -> tuple:
         """(address, bytes) of the instructions: from the entry to the end of the failure
@@ -228,39 +231,51 @@ def read_machine_code(source, wanted: Optional[Iterable] = None, *,
     blocks: list = []
     code: dict = {}
     live: list = []      # MachineCode still receiving patches
-    pending: list = []   # (address, bytes) since the last jit-backend-addr record
+    pending: list = []   # (address, hex text, complete) since the last jit-backend-addr record
     state = {"backend": None, "dumps": 0, "bad": 0, "cut": 0, "bad_addr": 0, "big": 0,
              "odd": 0}
 
-    def place(address: int, data: bytes) -> None:
-        for mc in live:
-            if address < mc.address + len(mc.data) and mc.address < address + len(data):
-                mc._apply(address, data)
+    def overlaps(mc, address: int, n: int) -> bool:
+        return address < mc.address + len(mc.data) and mc.address < address + n
+
+    def decode(text: str, complete: bool) -> Optional[bytes]:
+        # only the dumps that land in a wanted block are decoded: most of a big log is not
+        data, ok = _hex(text)
+        if not data and not ok:
+            state["bad"] += 1
+            return None
+        if complete and not ok:
+            state["odd"] += 1
+        return data
+
+    def place(address: int, text: str, complete: bool) -> None:
+        targets = [mc for mc in live if overlaps(mc, address, len(text) // 2)]
+        if targets:
+            data = decode(text, complete)
+            if data is not None:
+                for mc in targets:
+                    mc._apply(address, data)
 
     def on_dump(start, stop, body, complete):
-        for line in body.split("\n"):
-            if line.startswith("BACKEND "):
-                state["backend"] = line[8:].strip() or state["backend"]
-                continue
-            if not line.startswith("CODE_DUMP"):
-                continue
-            m = _DUMP.match(line)
-            if m is None:
+        if state["backend"] is None:
+            b = _BACKEND.search(body)
+            if b:
+                state["backend"] = b[1]
+        n = 0
+        for m in _DUMP_LINE.finditer(body):
+            n += 1
+            d = _DUMP.match(m[0])
+            if d is None:
                 state["bad"] += 1
                 continue
-            if not m[3]:
+            if not d[3]:
                 continue  # an empty dump
-            data, ok = _hex(m[3])
-            if not data and not ok:
-                state["bad"] += 1
-                continue
-            if not ok or not complete:
-                state["cut" if not complete else "odd"] += 1
             state["dumps"] += 1
-            base = int(m[1], 16)
+            state["cut"] += not complete
+            base = int(d[1], 16)
             if base < 0:
                 base += _WORD
-            pending.append((base + int(m[2]), data, ok and complete))
+            pending.append((base + int(d[2]), d[3], complete))
 
     def on_addr(start, stop, body, complete):
         block = _parse_addr(start, body)
@@ -279,13 +294,17 @@ def read_machine_code(source, wanted: Optional[Iterable] = None, *,
                 code.setdefault(block.key, []).append(mine)
             else:
                 state["big"] += 1
-        for address, data, ok in pending:
-            if lo < address + len(data) and address < hi:
+        for address, text, ok in pending:
+            if lo < address + len(text) // 2 and address < hi:
                 if mine is not None:
+                    data = decode(text, ok)
+                    if data is None:
+                        mine.partial = True
+                        continue
                     mine._apply(address, data)
-                    mine.partial |= not ok
+                    mine.partial |= not ok or len(text) % 2 == 1
             else:
-                place(address, data)
+                place(address, text, ok)
         pending.clear()
         if mine is not None:
             live.append(mine)
@@ -293,8 +312,8 @@ def read_machine_code(source, wanted: Optional[Iterable] = None, *,
     scanner = None
     for scanner in _scan(source, {"jit-backend-dump": on_dump, "jit-backend-addr": on_addr}):
         pass
-    for address, data, ok in pending:
-        place(address, data)
+    for address, text, ok in pending:
+        place(address, text, ok)
     warnings = []
     if state["bad"]:
         warnings.append(f"{state['bad']} CODE_DUMP line(s) were not '@address +offset hex': "
