@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from helpers import disasm, pypylog, traces
+from helpers import setup as course_setup
 from helpers.pypylog.backend import BACKEND_CATEGORIES, read_machine_code, trace_key
 from helpers.tracemodel import FAILURES, align
 
@@ -339,3 +340,24 @@ def test_real_run():
     assert "s += 1" in v.to_html() and 'class="tv-asm"' in v.to_html()
     # the log (with its dumps) was removed with its temp folder
     assert v.log.source is None
+
+
+# ---------------------------------------------------------------- the set-up
+
+
+def test_setup_installs_binutils_as_root(monkeypatch, capsys):
+    installed = []
+    monkeypatch.setattr(course_setup.shutil, "which", lambda name: None)
+    monkeypatch.setattr(course_setup, "can_apt", lambda: True)
+    monkeypatch.setattr(course_setup, "apt_install", lambda *p: installed.append(p) or True)
+    course_setup.ensure_binutils()
+    assert installed == [("binutils",)]
+    # without root (or apt-get): only a note, nothing installed
+    monkeypatch.setattr(course_setup, "can_apt", lambda: False)
+    course_setup.ensure_binutils()
+    assert installed == [("binutils",)]
+    assert "sudo apt-get install binutils" in capsys.readouterr().err
+    # objdump there: nothing to do
+    monkeypatch.setattr(course_setup.shutil, "which", lambda name: "/usr/bin/objdump")
+    monkeypatch.setattr(course_setup, "apt_install", lambda *p: pytest.fail("installed"))
+    course_setup.ensure_binutils()

@@ -261,9 +261,7 @@ def read_machine_code(source, wanted: Optional[Iterable] = None, *,
             b = _BACKEND.search(body)
             if b:
                 state["backend"] = b[1]
-        n = 0
         for m in _DUMP_LINE.finditer(body):
-            n += 1
             d = _DUMP.match(m[0])
             if d is None:
                 state["bad"] += 1
