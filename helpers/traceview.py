@@ -77,6 +77,9 @@ _CSS = """
 .pypy-tv :target{outline:3px solid #4dabf7}
 """
 
+#: Lines of one trace's machine-code listing on the page (the rest: Traces.machine_code()).
+MAX_ASM_ROWS = 6000
+
 # Only on pages that show machine code.
 _ASM_CSS = """
 .pypy-tv details.tv-asm{margin:.4em 0;border:1px solid #ccd;padding:.2em .5em;background:#fafbfd}
@@ -235,6 +238,11 @@ class _Renderer:
         base = asm.base if asm.base is not None else asm.address
         rows = []
         for g in asm.groups:
+            if len(rows) >= MAX_ASM_ROWS:
+                left = sum(len(h.instructions) for h in asm.groups[asm.groups.index(g):])
+                rows.append(f"<u>… {left:,} more instructions left out to keep the page small: "
+                            f"print(view.machine_code({self.rank_of(asm)})) lists them all</u>")
+                break
             pre = ' class="pre"' if g.preamble else ""
             if g.op is not None:
                 rows.append(f"<b{pre}>{_e(g.op.text.strip())}</b>"
@@ -252,6 +260,9 @@ class _Renderer:
                             + (f"   <u>; {_e(COUNTER)}</u>" if ins.address in asm.counters
                                else ""))
         return head + '<div class="tv-asmb">' + "\n".join(rows) + "</div></details>"
+
+    def rank_of(self, asm) -> int:
+        return next((info.rank for info in self.v.shown if info.assembler is asm), 1)
 
     def badges(self, c, pre, n_bridges: int) -> str:
         b = []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import disasm, pypylog, traces
+from helpers import disasm, pypylog, traces, traceview
 from helpers import setup as course_setup
 from helpers.pypylog.backend import BACKEND_CATEGORIES, read_machine_code, trace_key
 from helpers.tracemodel import FAILURES, align
@@ -361,3 +361,14 @@ def test_setup_installs_binutils_as_root(monkeypatch, capsys):
     monkeypatch.setattr(course_setup.shutil, "which", lambda name: "/usr/bin/objdump")
     monkeypatch.setattr(course_setup, "apt_install", lambda *p: pytest.fail("installed"))
     course_setup.ensure_binutils()
+
+
+def test_a_long_listing_is_cut_on_the_page(recorded, monkeypatch):
+    _objdump()
+    path, _, _ = recorded
+    monkeypatch.setattr(traceview, "MAX_ASM_ROWS", 20)
+    v = traces.view(path, assembler=True)
+    page = v.to_html()
+    assert page.count("more instructions left out to keep the page small") == len(v.shown)
+    assert "print(view.machine_code(1))" in page
+    assert len(str(v.machine_code(1)).splitlines()) > 100  # the text listing is whole
