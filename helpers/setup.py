@@ -369,10 +369,24 @@ def setup() -> None:
         # psutil (optional at run time, not installable on PyPy) out.
         ensure_venv(PYPY_VENV, pypy, pypy_id, "pypy3-venv", pypy_venv_runs, ["--no-deps"])
         put_repo_on_path()
+        ensure_binutils()
     finally:
         venv_runs.close()
         pypy_venv_runs.close()
         lock.release()  # lab and test run without holding it
+
+
+def ensure_binutils() -> None:
+    """The trace viewer's machine-code level (assembler=True) disassembles with objdump
+    (binutils). Installed as root when missing; otherwise only a note: the rest works without."""
+    if shutil.which("objdump"):
+        return
+    if can_apt():
+        if not apt_install("binutils"):
+            say("could not install binutils: the trace viewer will not show machine code")
+    else:
+        say("objdump is not installed (sudo apt-get install binutils): the trace viewer will "
+            "not show machine code")
 
 
 def ensure_chromium() -> None:
