@@ -94,6 +94,9 @@ def _setup_traces(sub) -> None:
     p.add_argument("--keep", metavar="LOG", default=None, help="also save the raw PYPYLOG here")
     p.add_argument("--log", metavar="LOG", default=None,
                    help="view this existing PYPYLOG instead of running a script")
+    p.add_argument("--assembler", type=int, nargs="?", const=3, default=None, metavar="N",
+                   help="also show the machine code of the N most-run traces (default N: 3; "
+                        "needs binutils' objdump; the log must hold jit-backend-dump)")
     p.set_defaults(func=_run_traces)
 
 
@@ -103,13 +106,15 @@ def _run_traces(args, script_args) -> int:
         if args.script is not None:
             print("error: give a script or --log, not both", file=sys.stderr)
             return 2
-        result = view(args.log, top=args.top, all=args.all, title=f"PyPy traces: {args.log}")
+        result = view(args.log, top=args.top, all=args.all, title=f"PyPy traces: {args.log}",
+                      assembler=args.assembler if args.assembler is not None else False)
     elif args.script is None:
         print("error: give the script to run (or --log LOG)", file=sys.stderr)
         return 2
     else:
         result = trace(script=args.script, args=script_args, top=args.top, all=args.all,
-                       jit=args.jit, timeout=args.timeout, keep=args.keep)
+                       jit=args.jit, timeout=args.timeout, keep=args.keep,
+                       assembler=args.assembler if args.assembler is not None else False)
         _echo(result.stdout)
     print(result)
     return _write_page(result, result.log.warnings, args.output)

@@ -372,3 +372,12 @@ def test_a_long_listing_is_cut_on_the_page(recorded, monkeypatch):
     assert page.count("more instructions left out to keep the page small") == len(v.shown)
     assert "print(view.machine_code(1))" in page
     assert len(str(v.machine_code(1)).splitlines()) > 100  # the text listing is whole
+
+
+def test_cli_traces_takes_an_assembler_option():
+    from helpers import cli
+
+    parse = cli.build_parser().parse_args
+    assert parse(["traces", "x.py"]).assembler is None
+    assert parse(["traces", "x.py", "--assembler"]).assembler == 3
+    assert parse(["traces", "x.py", "--assembler", "1"]).assembler == 1
