@@ -50,7 +50,8 @@ from .ops import (ALLOC_OPS, Bridge, Counts, Guard, Loop, MergePoint, Op, Pypylo
                   op_kind, parse_location, parse_op, parse_trace)
 from .scan import Section, SectionNode, iter_gc_events, iter_sections, iter_traces
 from .sections import (BackendCounts, GcCollectDone, GcMinor, GcStep, JitSummary, TracingAbort,
-                       parse_backend_counts, parse_summary)
+                       function_key, line_key, parse_backend_counts, parse_summary,
+                       parse_tracing)
 
 __all__ = [
     "PypylogError",
@@ -81,6 +82,9 @@ __all__ = [
     "parse_trace",
     "parse_summary",
     "parse_backend_counts",
+    "parse_tracing",
+    "function_key",
+    "line_key",
     "DEFAULT_CATEGORIES",
     "require_pypy",
     "tick_rate",
