@@ -70,8 +70,9 @@ ABORT_REASONS = {
                               "(each piece ends where the next trace starts)", "05"),
     "ABORT_FORCE_QUASIIMMUT": ("force quasi-immut",
                                "something the trace had taken as constant changed while it "
-                               "was being recorded (PyPy's quasi-immutable fields: a class "
-                               "attribute, a module global, or code compiled by eval/exec)",
+                               "was being recorded (PyPy's quasi-immutable fields, such as a "
+                               "class attribute or a class being made, a module global, or "
+                               "what eval/exec compile)",
                                "09"),
     "ABORT_ESCAPE": ("vable escape",
                      "the frame escaped while tracing (sys._getframe(), locals(), a traceback "
@@ -482,10 +483,11 @@ def _function_findings(f: FunctionWhy, log: Optional[PypyLog]) -> list:
                 "or remove.", "05", _where(mp), "call"))
         for opname, kind, mp, n in f.allocs[:3]:
             out.append(Finding(
-                f"Each iteration of {loop.label} still allocates {_a(kind)} at {_where(mp)} "
-                f"({opname}{' ×' + str(n) if n > 1 else ''}): the object escapes the loop, so "
-                "the optimizer could not remove it (work for the garbage collector).", "07",
-                _where(mp), "alloc"))
+                f"Each iteration of {loop.label} still allocates {_a(kind)} "
+                f"({opname}{' ×' + str(n) if n > 1 else ''}), made real at {_where(mp)}: the "
+                "object escapes there (into a container, a call or the next iteration), so the "
+                "optimizer could not remove it, and the garbage collector gets the work. It may "
+                "have been created earlier in the iteration.", "07", _where(mp), "alloc"))
     return out
 
 

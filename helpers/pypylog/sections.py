@@ -182,7 +182,7 @@ def function_key(location: str) -> Optional[str]:
     """``"f;/p/x.py:4-6~#12 FOR_ITER"`` -> ``"f;/p/x.py:4"`` (the code object: name, file and
     first line); None for text that is not a Python location."""
     head, sep, _ = location.partition("~#")
-    if not sep or ";" not in head:
+    if not sep or ";" not in head or " " in head.partition(";")[0]:
         return None
     key, dash, line = head.rpartition("-")
     return key if dash and line.lstrip("-").isdigit() else None
