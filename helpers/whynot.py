@@ -447,48 +447,101 @@ def _function_findings(f: FunctionWhy, log: Optional[PypyLog]) -> list:
         out.append(Finding(text + ".", "05" if not f.aborts else "09", f.where, "interpreted"))
     elif f.compiled and f.samples:
         loop = f.hottest
-        tagged = f"{f.in_jit:.0f} of its {f.samples:.0f} samples"
-        where = loop.where if loop is not None else "a bridge"
-        text = (f"{name} runs compiled: "
-                + (f"{loop.label} ({where}) ran {loop.runs:,} times" if loop is not None
-                   else f"its code is in {plural(f.in_bridges, 'bridge')}")
-                + f". vmprof tagged {tagged} as compiled code (taken inside calls the compiled "
-                "code made); PyPy's vmprof cannot tell its other samples (interpreter, or "
-                "compiled code between calls) apart.")
-        out.append(Finding(text, "06", f.where, "jit"))
+        if loop is None:
+            where = f"its code is in {plural(f.in_bridges, 'bridge')} (and in no loop)"
+        elif _key(loop.location) == f.key:
+            where = f"{loop.label} ({loop.where}) ran {loop.runs:,} times"
+        else:
+            where = (f"its code is inlined into {plural(len(f.loops), 'loop')}; the most run, "
+                     f"{loop.label} ({loop.where}), ran {loop.runs:,} times")
+        out.append(Finding(
+            f"{name} runs compiled: {where}. vmprof tagged {f.in_jit:.0f} of its "
+            f"{f.samples:.0f} samples as compiled code (taken inside calls the compiled code "
+            "made); PyPy's vmprof cannot tell its other samples (interpreter, or compiled "
+            "code between calls) apart.", "06", f.where, "jit"))
     for site in f.aborts:
         out.append(_abort_finding(site, f))
-    for b, mp, guard in f.bridges[:3]:
+    shown = 0
+    for b, mp, guard in f.bridges:
+        parent_runs = b.parent.runs if b.parent is not None else 0
+        if shown >= 3 or (parent_runs and b.runs < BRIDGE_SHARE * parent_runs):
+            continue
+        shown += 1
         parent = b.parent.label if b.parent is not None else "its loop"
-        kind = guard or "a guard"
+        than = f" ({parent} itself {parent_runs:,} times)" if parent_runs else ""
         if guard == "guard_always_fails":
             out.append(Finding(
                 f"{parent} ends at {_where(mp)} in a guard that always fails: it is one segment "
                 f"of a trace too long, and the next segment ({b.label}, {b.n_ops} operations) "
-                f"ran {b.runs:,} times from there.", "05", _where(mp), "bridge"))
+                f"ran {b.runs:,} times from there{than}.", "05", _where(mp), "bridge"))
             continue
-        why, lesson = ("the type or the attribute layout (map) of a value changed", "08") \
-            if guard in ("guard_class", "guard_value", "guard_nonnull_class") else \
-            ("a condition went the other way", "05")
+        why, lesson = _GUARDS.get(guard, ("a condition went the other way", "05"))
         out.append(Finding(
-            f"The {kind} at {_where(mp)} in {parent} failed often enough to get a bridge "
-            f"({b.label}, {b.n_ops} operations), which then ran {b.runs:,} times: {why} "
-            "there, and every run leaves the loop's fast path.", lesson, _where(mp), "bridge"))
+            f"The {guard or 'guard'} at {_where(mp)} in {parent} failed often enough to get a "
+            f"bridge ({b.label}, {b.n_ops} operations), which then ran {b.runs:,} "
+            f"times{than}: {why} there, and each time the fast path is left.", lesson,
+            _where(mp), "bridge"))
     loop = f.hottest
-    if loop is not None:
-        for opname, target, mp, n in f.calls[:3]:
-            out.append(Finding(
-                f"Each iteration of {loop.label} still calls {target} at {_where(mp)} "
-                f"({opname}{' ×' + str(n) if n > 1 else ''}): a call the JIT could not inline "
-                "or remove.", "05", _where(mp), "call"))
-        for opname, kind, mp, n in f.allocs[:3]:
-            out.append(Finding(
-                f"Each iteration of {loop.label} still allocates {_a(kind)} "
-                f"({opname}{' ×' + str(n) if n > 1 else ''}), made real at {_where(mp)}: the "
-                "object escapes there (into a container, a call or the next iteration), so the "
-                "optimizer could not remove it, and the garbage collector gets the work. It may "
-                "have been created earlier in the iteration.", "07", _where(mp), "alloc"))
+    if loop is not None and f.calls:
+        calls = "; ".join(f"{_call_words(target)} at {_where(mp)} ({opname}"
+                          f"{' ×' + str(n) if n > 1 else ''})"
+                          for opname, target, mp, n in f.calls[:4])
+        more = f"; and {len(f.calls) - 4} more" if len(f.calls) > 4 else ""
+        out.append(Finding(
+            f"Each run of {loop.label} still makes calls the JIT could not inline or remove, "
+            f"at {f.function}'s lines: {calls}{more}.", "05", _where(f.calls[0][2]), "call"))
+    if loop is not None and f.allocs:
+        allocs = "; ".join(f"{_a(kind)} made real at {_where(mp)} ({opname}"
+                           f"{' ×' + str(n) if n > 1 else ''})"
+                           for opname, kind, mp, n in f.allocs[:4])
+        more = f"; and {len(f.allocs) - 4} more" if len(f.allocs) > 4 else ""
+        out.append(Finding(
+            f"Each run of {loop.label} still allocates, at {f.function}'s lines: {allocs}{more}. "
+            "Each object escapes where it is made real (into a container, a call or the next "
+            "iteration; it may have been created earlier), so the optimizer could not remove "
+            "it and the garbage collector gets the work.", "07", _where(f.allocs[0][2]),
+            "alloc"))
     return out
+
+
+#: A bridge is worth a sentence when it ran at least this share of the runs of its trace.
+BRIDGE_SHARE = 0.01
+
+#: What a guard that keeps failing says, by guard, and the lesson.
+_GUARDS = {
+    "guard_class": ("the type of a value changed", "08"),
+    "guard_nonnull_class": ("the type of a value changed", "08"),
+    "guard_value": ("a value the trace had specialized on (often a type's or an instance's "
+                    "attribute layout, its map) changed", "08"),
+    "guard_exception": ("an exception was raised where the trace had none", "09"),
+    "guard_no_exception": ("an exception was raised where the trace had none", "09"),
+    "guard_no_overflow": ("an integer overflowed into a big integer", "09"),
+    "guard_overflow": ("an integer overflowed into a big integer", "09"),
+    "guard_not_invalidated": ("something the trace took as constant (a global, a class) "
+                              "changed", "09"),
+    "guard_isnull": ("a value was not None where the trace had None", "05"),
+    "guard_nonnull": ("a value was None where the trace had an object", "05"),
+}
+
+#: RPython helpers a residual call often names, in Python's words (a prefix -> words).
+_CALLS = (
+    ("ll_call_lookup_function", "a dict lookup"), ("_ll_dict_setitem", "a dict store"),
+    ("_ll_dictnext", "dict iteration"), ("ll_dict_getitem", "a dict lookup"),
+    ("ll_streq", "a string comparison"), ("ll_str__Integer", "str() of an int"),
+    ("string_to_int", "int() of a string"), ("_ll_list_resize", "a list growing (append)"),
+    ("_ll_1_jit_force_virtual", "forcing a virtual object (a frame or a generator)"),
+    ("_split_by", "str.split"), ("ll_join", "str.join"), ("ll_strconcat", "string concatenation"),
+    ("_ll_1_weakref_create", "a weak reference (to a generator)"),
+    ("ll_int_py_div", "integer //"), ("ll_int_py_mod", "integer %"),
+)
+
+
+def _call_words(target: str) -> str:
+    for prefix, words in _CALLS:
+        if target.startswith(prefix):
+            short = target if len(target) <= 32 else target[:31] + "…"
+            return f"{words} ({short})"
+    return target if len(target) <= 60 else target[:59] + "…"
 
 
 def _a(kind: str) -> str:
@@ -549,6 +602,32 @@ class WhyNot(Result):
             out.append((self.nursery[0], self.nursery[1], ""))
         return out
 
+    def table(self):
+        """One row per hot function: its self share, whether its code was compiled (and the
+        most run loop holding it), how many of its samples vmprof tagged as compiled code,
+        aborted traces and bridges there."""
+        import pandas as pd
+
+        rows = []
+        for f in self.functions:
+            if self.log is None:
+                compiled = "no JIT log"
+            elif f.hottest is not None:
+                compiled = f"yes: {f.hottest.label}, {f.hottest.runs:,} runs"
+            elif f.compiled:
+                compiled = f"yes: in {plural(f.in_bridges, 'bridge')}"
+            else:
+                compiled = "no: " + ("never traced" if not f.traced else
+                                     f"traced {plural(f.traced, 'time')}, never compiled")
+            rows.append({"function": f.function, "where": f.where,
+                         "self %": round(f.self_share, 1), "compiled": compiled,
+                         "samples tagged compiled": f"{f.in_jit:.0f} of {f.samples:.0f}",
+                         "aborted traces": sum(s.count for s in f.aborts),
+                         "bridges": len(f.bridges)})
+        return pd.DataFrame(rows, columns=["function", "where", "self %", "compiled",
+                                           "samples tagged compiled", "aborted traces",
+                                           "bridges"])
+
     def headline(self) -> str:
         if self.profile is None and self.log is None:
             return "Nothing to read: neither a profile nor a JIT log."
@@ -584,6 +663,8 @@ class WhyNot(Result):
 
     def html_parts(self) -> list:
         out = [f"<p><b>{_e(self.headline())}</b></p>"]
+        if self.functions:
+            out.append(self.table().to_html(escape=True, index=False))
         for f in self.functions:
             out.append(f'<h4 class="why-fn"><code>{_e(f.function)}</code> '
                        f'<code>{_e(f.where)}</code>: {f.self_share:.0f}% of the samples'
