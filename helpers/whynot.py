@@ -318,6 +318,10 @@ def _alloc_type(ops: list, index: int) -> str:
                 cls = m[1].rsplit(".", 1)[-1]
                 if cls.startswith("W_ObjectObject"):
                     return "instance of a Python class"
+                if cls.startswith("W_SpecialisedTupleObject"):
+                    return "tuple"
+                if cls.endswith("IterObject") or cls.endswith("Iterator"):
+                    return "iterator"
                 return _TYPES.get(cls, cls)
     return "object"
 
@@ -434,7 +438,7 @@ def _function_findings(f: FunctionWhy, log: Optional[PypyLog]) -> list:
     share = f"{f.self_share:.0f}% of the samples"
     if log is not None and not f.compiled and f.self_share >= MIN_SHARE:
         text = (f"{name} stayed in the interpreter: none of the loops and bridges the JIT "
-                f"compiled contains its code, yet it has {share} to itself")
+                f"compiled contains its code, and it has {share} to itself")
         if f.traced:
             text += (f"; tracing went through it {plural(f.traced, 'time')} and never ended in "
                      "compiled code")
@@ -476,6 +480,10 @@ def _function_findings(f: FunctionWhy, log: Optional[PypyLog]) -> list:
                 f"ran {b.runs:,} times from there{than}.", "05", _where(mp), "bridge"))
             continue
         why, lesson = _GUARDS.get(guard, ("a condition went the other way", "05"))
+        if mp is not None and mp.opname == "FOR_ITER" and guard in (
+                "guard_true", "guard_false", "guard_nonnull", "guard_isnull"):
+            why = ("the loop on that line ran out of items (an inner loop that ends after a "
+                   "few items leaves the trace each time)")
         out.append(Finding(
             f"The {guard or 'guard'} at {_where(mp)} in {parent} failed often enough to get a "
             f"bridge ({b.label}, {b.n_ops} operations), which then ran {b.runs:,} "
