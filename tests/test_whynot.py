@@ -256,3 +256,19 @@ def test_real_run_names_the_interpreted_function_and_the_trace_too_long(tmp_path
     page = why.to_html()
     assert "prog.py:5" in page and "prog.py:11" in page
     assert not re.search(r"<script", page)
+
+
+def test_bad_input_is_refused_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no script at"):
+        whynot.why_not_faster(tmp_path / "missing.py")
+    (tmp_path / "s.py").write_text("print(1)\n")
+    with pytest.raises(TypeError, match="list of strings"):
+        whynot.why_not_faster(tmp_path / "s.py", "--size 10")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.py"]
+
+
+def test_no_log_and_no_profile_says_so():
+    why = whynot.analyse(None, None)
+    assert why.functions == [] and why.findings == []
+    assert why.headline() == "Nothing to read: neither a profile nor a JIT log."
+    assert "<p><b>Nothing to read" in why._repr_html_()
