@@ -10,14 +10,14 @@ evidence gets none (no generic advice):
 
 * **JIT or interpreter** (vmprof's samples on PyPy). Each sample is a stack of code objects;
   a frame that was running in compiled code is tagged ``JittedCode`` by vmprof's reader. On
-  PyPy vmprof (without native stacks, as the course runs it) finds the position in compiled
-  code from the *return address of a call the compiled code made*, so only samples taken while
-  compiled code waits on a call (a residual call, a runtime function such as ``sort``, a
-  collection) are tagged. A sample in compiled code that makes no call looks like the
-  interpreted frame that entered it. The tagged share is therefore a lower bound on compiled
-  time, and the rest is "the interpreter, or compiled code between calls": the samples cannot
-  tell those apart, and this module says so instead of guessing. What settles it is the log:
-  a function none of whose code is in any compiled loop or bridge ran in the interpreter.
+  PyPy vmprof (without native stacks, as the course runs it) finds a sample's place in
+  compiled code from the *return address of the last call that code made* (the word under the
+  compiled frame's stack pointer), so compiled code that has made no call (a tight loop of
+  arithmetic) is not tagged and looks like the interpreted frame that entered it. The tagged
+  share is therefore a lower bound on compiled time, and the rest is "the interpreter, or
+  compiled code": the samples cannot tell those apart, and this module says so instead of
+  guessing. What settles it is the log: a function none of whose code is in any compiled
+  loop or bridge ran in the interpreter.
 * **Aborted traces** (``jit-tracing``: the bytecodes traced, ``~~~ ABORTING TRACING``, and
   PyPy's verdicts ``jit-abort-longest-function``/``jit-disableinlining``; ``jit-summary``'s
   abort counts): where tracing started, which function filled the trace, why it stopped.
@@ -460,9 +460,10 @@ def _function_findings(f: FunctionWhy, log: Optional[PypyLog]) -> list:
                      f"{loop.label} ({loop.where}), ran {loop.runs:,} times")
         out.append(Finding(
             f"{name} runs compiled: {where}. vmprof tagged {f.in_jit:.0f} of its "
-            f"{f.samples:.0f} samples as compiled code (taken inside calls the compiled code "
-            "made); PyPy's vmprof cannot tell its other samples (interpreter, or compiled "
-            "code between calls) apart.", "06", f.where, "jit"))
+            f"{f.samples:.0f} samples as compiled code; it finds compiled code only through "
+            "the return address of the last call that code made, so its other samples are "
+            "the interpreter or compiled code that made no call, which PyPy's vmprof cannot "
+            "tell apart.", "06", f.where, "jit"))
     for site in f.aborts:
         out.append(_abort_finding(site, f))
     shown = 0
@@ -507,7 +508,7 @@ def _function_findings(f: FunctionWhy, log: Optional[PypyLog]) -> list:
             f"Each run of {loop.label} still allocates, at {f.function}'s lines: {allocs}{more}. "
             "Each object escapes where it is made real (into a container, a call or the next "
             "iteration; it may have been created earlier), so the optimizer could not remove "
-            "it and the garbage collector gets the work.", "07", _where(f.allocs[0][2]),
+            "it and the garbage collector gets the work.", "05", _where(f.allocs[0][2]),
             "alloc"))
     return out
 
@@ -650,7 +651,8 @@ class WhyNot(Result):
             parts.append(f"{plural(n, 'aborted trace')}" + (
                 f" at {plural(len(self.sites), 'place')}" if n else ""))
             parts.append(plural(len(self.log.bridges), "bridge"))
-        return "Why not faster: " + "; ".join(parts) + "."
+        text = "; ".join(parts) + "."
+        return text[:1].upper() + text[1:]
 
     def text_lines(self) -> list:
         lines = []
@@ -699,8 +701,8 @@ def _li(text: str, lesson: str) -> str:
 
 
 #: What every WhyNot says about how it was measured.
-HOW = ("vmprof tags a sample as compiled code only while that code waits on a call it made; "
-       "the JIT log (jit-tracing, jit-log-opt, jit-backend-counts) says what was compiled, "
+HOW = ("vmprof tags a sample as compiled code only when that code has made a call (it finds "
+       "the place through the call's return address); the JIT log (jit-tracing, jit-log-opt, jit-backend-counts) says what was compiled, "
        "what aborted and which guards failed.")
 
 

@@ -221,15 +221,21 @@ def call_huge(n):
         x = huge(x + i)
     return x
 
+def tight(n):
+    t = 0
+    for i in range(n):
+        t += i % 7
+    return t
 '''
 
 
 def program() -> str:
-    """eval() of fresh code in a loop (lines 3-7), and huge(): 1500 lines from line 15."""
+    """eval() of fresh code in a loop (lines 3-7), a compiled loop that makes no call
+    (tight(), line 15) and huge(): 1500 lines from line 20."""
     body = ["def huge(x):"] + [f"    x = (x * {k % 13 + 2} + {k}) % 1000003"
                                for k in range(1500)] + ["    return x", ""]
     return (HEAD + "\n".join(body) + "\nprint(evaluate(int(sys.argv[1])))\n"
-            "print(call_huge(int(sys.argv[2])))\n")
+            "print(call_huge(int(sys.argv[2])))\nprint(tight(int(sys.argv[3])))\n")
 
 
 @pytest.mark.slow
@@ -237,8 +243,9 @@ def program() -> str:
 def test_real_run_names_the_interpreted_function_and_the_trace_too_long(tmp_path):
     script = tmp_path / "prog.py"
     script.write_text(program())
-    assert script.read_text().splitlines()[14] == "def huge(x):"
-    why = whynot.why_not_faster(script, ["20000", "3000"], min_samples=40, nursery=False)
+    assert script.read_text().splitlines()[19] == "def huge(x):"
+    why = whynot.why_not_faster(script, ["20000", "3000", "100000000"], min_samples=60,
+                                top=6, nursery=False)
     by_name = {f.function: f for f in why.functions}
     assert {"evaluate", "huge"} <= set(by_name), str(why)
     ev = by_name["evaluate"]
@@ -251,7 +258,12 @@ def test_real_run_names_the_interpreted_function_and_the_trace_too_long(tmp_path
     assert any(s.biggest == huge.key or s.key == huge.key for s in too_long), str(why)
     text = str(why)
     assert "Tracing that started in call_huge at prog.py:11 aborted" in text
-    assert "stopped inlining huge (prog.py:16)" in text
+    assert "stopped inlining huge (prog.py:21)" in text
+    # vmprof cannot see into compiled code that makes no call: tight() runs compiled, yet
+    # (nearly) none of its samples is tagged as compiled code
+    tight = by_name["tight"]
+    assert tight.compiled and tight.hottest.runs > 10_000_000, str(why)
+    assert tight.samples >= 5 and tight.in_jit <= 0.25 * tight.samples, str(why)
     assert "evaluate (prog.py:3) stayed in the interpreter" in text
     page = why.to_html()
     assert "prog.py:5" in page and "prog.py:11" in page
