@@ -480,16 +480,15 @@ def _function_findings(f: FunctionWhy, log: Optional[PypyLog]) -> list:
                 f"of a trace too long, and the next segment ({b.label}, {b.n_ops} operations) "
                 f"ran {b.runs:,} times from there{than}.", "05", _where(mp), "bridge"))
             continue
-        why, lesson = _GUARDS.get(guard, ("a condition went the other way", "05"))
+        why, lesson = _GUARDS.get(guard, (_OTHER_WAY, "05"))
         if mp is not None and mp.opname == "FOR_ITER" and guard in (
                 "guard_true", "guard_false", "guard_nonnull", "guard_isnull"):
-            why = ("the loop on that line ran out of items (an inner loop that ends after a "
-                   "few items leaves the trace each time)")
+            why = ("the loop on that line ran out of items: an inner loop that ends after a "
+                   "few items leaves the trace every time it ends")
         out.append(Finding(
             f"The {guard or 'guard'} at {_where(mp)} in {parent} failed often enough to get a "
             f"bridge ({b.label}, {b.n_ops} operations), which then ran {b.runs:,} "
-            f"times{than}: {why} there, and each time the fast path is left.", lesson,
-            _where(mp), "bridge"))
+            f"times{than}: {why}.", lesson, _where(mp), "bridge"))
     loop = f.hottest
     if loop is not None and f.calls:
         calls = "; ".join(f"{_call_words(target)} at {_where(mp)} ({opname}"
@@ -516,20 +515,24 @@ def _function_findings(f: FunctionWhy, log: Optional[PypyLog]) -> list:
 #: A bridge is worth a sentence when it ran at least this share of the runs of its trace.
 BRIDGE_SHARE = 0.01
 
+_OTHER_WAY = "a condition there went the other way than when the trace was recorded"
+
 #: What a guard that keeps failing says, by guard, and the lesson.
 _GUARDS = {
-    "guard_class": ("the type of a value changed", "08"),
-    "guard_nonnull_class": ("the type of a value changed", "08"),
-    "guard_value": ("a value the trace had specialized on (often a type's or an instance's "
-                    "attribute layout, its map) changed", "08"),
-    "guard_exception": ("an exception was raised where the trace had none", "09"),
-    "guard_no_exception": ("an exception was raised where the trace had none", "09"),
+    "guard_class": ("a value there had another type than when the trace was recorded", "08"),
+    "guard_nonnull_class": ("a value there had another type than when the trace was "
+                            "recorded", "08"),
+    "guard_value": ("a value the trace had specialized on there (often a type, or an "
+                    "instance's attribute layout: its map) was a different one", "08"),
+    "guard_exception": ("the code there raised no exception, or another one, where the "
+                        "trace had one", "09"),
+    "guard_no_exception": ("an exception was raised there where the trace had none", "09"),
     "guard_no_overflow": ("an integer overflowed into a big integer", "09"),
     "guard_overflow": ("an integer overflowed into a big integer", "09"),
     "guard_not_invalidated": ("something the trace took as constant (a global, a class) "
                               "changed", "09"),
-    "guard_isnull": ("a value was not None where the trace had None", "05"),
-    "guard_nonnull": ("a value was None where the trace had an object", "05"),
+    "guard_isnull": ("a reference the trace had seen empty (null) was set", "05"),
+    "guard_nonnull": ("a reference the trace had seen set was empty (null)", "05"),
 }
 
 #: RPython helpers a residual call often names, in Python's words (a prefix -> words).
