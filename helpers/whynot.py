@@ -55,6 +55,7 @@ from .runner import run
 
 __all__ = ["why_not_faster", "analyse", "WhyNot", "FunctionWhy", "AbortSite", "Finding",
            "sample_split", "abort_sites", "guard_location", "loop_leftovers", "nursery_runs",
+           "unlocated_aborts",
            "ABORT_REASONS", "TITLE"]
 
 TITLE = "Why not faster: the JIT's own reasons"
@@ -574,11 +575,34 @@ def _abort_finding(site: AbortSite, f: Optional[FunctionWhy] = None) -> Finding:
             and _where(site.last_own) not in site.starts:
         text += f"; the last of the program's own lines traced was {_where(site.last_own)}"
     for note in site.notes:
+        m = re.fullmatch(r"found new longest: (.+) (\d{1,12})", note)
+        if m:
+            loc = parse_location(m[1])
+            if loc.function is not None:
+                text += (f"; PyPy found {loc.function} ({_where(loc)}) the longest function in "
+                         f"it ({int(m[2]):,} operations)")
+                break
+    for note in site.notes:
         if note.startswith("disabled inlining "):
             loc = parse_location(note[len("disabled inlining "):])
             text += f"; PyPy then stopped inlining {loc.function} ({_where(loc)}) into traces"
             break
     return Finding(text + ".", lesson, site.where, "abort")
+
+
+def unlocated_aborts(log: Optional[PypyLog]) -> Optional[Finding]:
+    """When jit-summary counts more aborts than the log's ``jit-tracing`` sections show (they
+    were not logged, or the log is cut short), the finding that says so; else None."""
+    if log is None or log.summary is None:
+        return None
+    counted = {k: n for k, n in log.summary.aborts.items() if n}
+    total = sum(counted.values())
+    if total <= len(log.aborts):
+        return None
+    reasons = ", ".join(f"{k} ×{n}" for k, n in sorted(counted.items(), key=lambda kv: -kv[1]))
+    return Finding(f"jit-summary counts {plural(total, 'aborted trace')} ({reasons}), but the "
+                   f"log locates only {len(log.aborts)}: log jit-tracing (the course's default "
+                   "categories do) to see where they started.", "09", "", "abort")
 
 
 # ============================================================================ the result
@@ -610,6 +634,9 @@ class WhyNot(Result):
     def findings(self) -> list:
         out = [(x.text, x.lesson, x.where) for f in self.functions for x in f.findings]
         out += [(x.text, x.lesson, x.where) for x in map(_abort_finding, self.other_sites)]
+        lost = unlocated_aborts(self.log)
+        if lost is not None:
+            out.append((lost.text, lost.lesson, lost.where))
         if self.nursery is not None:
             out.append((self.nursery[0], self.nursery[1], ""))
         return out
@@ -667,6 +694,9 @@ class WhyNot(Result):
         if other:
             lines.append("Aborted traces elsewhere:")
             lines += [f"  - {_abort_finding(s).text}" for s in other[:8]]
+        lost = unlocated_aborts(self.log)
+        if lost is not None:
+            lines.append(f"Aborts: {lost.text} [lesson {lost.lesson}]")
         if self.nursery is not None:
             lines.append(f"Nursery: {self.nursery[0]} [lesson {self.nursery[1]}]")
         return lines
@@ -690,6 +720,10 @@ class WhyNot(Result):
             out.append("<h4>Aborted traces elsewhere</h4><ul>")
             out += [_li(x.text, x.lesson) for x in map(_abort_finding, other[:8])]
             out.append("</ul>")
+        lost = unlocated_aborts(self.log)
+        if lost is not None:
+            out.append("<h4>Aborts the log does not locate</h4><ul>"
+                       + _li(lost.text, lost.lesson) + "</ul>")
         if self.nursery is not None:
             out.append("<h4>The nursery</h4><ul>" + _li(*self.nursery) + "</ul>")
         out += [notes_html(self.facts()), warnings_html(self.warnings)]

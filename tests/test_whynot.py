@@ -78,6 +78,19 @@ def test_abort_site_names_its_line_the_function_that_filled_it_and_pypys_verdict
     text = whynot._abort_finding(site).text
     assert "Tracing that started in f at prog.py:5 aborted 1 time (ABORT_TOO_LONG)" in text
     assert "trace_limit" in text and "stopped inlining g (prog.py:11)" in text
+    assert "PyPy found g (prog.py:11) the longest function in it (7,000 operations)" in text
+
+
+def test_aborts_that_summary_counts_but_the_log_does_not_locate():
+    summary = ("[300] {jit-summary\nabort: trace too long:\t3\nabort: vable escape:\t1\n"
+               "[301] jit-summary}\n")
+    log = pypylog.parse(ABORTED + summary)
+    lost = whynot.unlocated_aborts(log)
+    assert lost.text.startswith("jit-summary counts 4 aborted traces (trace too long ×3, "
+                                "vable escape ×1), but the log locates only 1")
+    why = whynot.analyse(log)
+    assert why.findings[-1][0] == lost.text and "Aborts: jit-summary" in str(why)
+    assert whynot.unlocated_aborts(pypylog.parse(ABORTED)) is None
 
 
 def _fake_profile(rows):
