@@ -5,6 +5,7 @@ arguments and calls the library.
     python -m helpers profile myscript.py --interpreter cpython -- --size 10
     python -m helpers traces myscript.py -o traces.html [--all] -- --size 10  # the JIT's traces
     python -m helpers report myscript.py -o report.html -- --size 10  # all of it, one page
+    python -m helpers why myscript.py -o why.html -- --size 10        # the JIT's own reasons
 
 Arguments after ``--`` go to the learner's script. Add a command by writing a ``_setup_<name>``
 function that fills its sub-parser and sets ``func`` (see ``_setup_profile``) and listing it in
@@ -21,6 +22,7 @@ from .profiling import profile
 from .report import report
 from .runner import ChildError
 from .traces import trace, view
+from .whynot import why_not_faster
 
 __all__ = ["main", "build_parser"]
 
@@ -202,7 +204,31 @@ def _run_grade(args, script_args) -> int:
     return 0
 
 
-COMMANDS = (_setup_profile, _setup_traces, _setup_report, _setup_grade)
+def _setup_why(sub) -> None:
+    p = sub.add_parser(
+        "why", help="why is a script not faster on PyPy: the JIT's own reasons, per hot function",
+        description="Run a script on PyPy once with the JIT's log on and once under vmprof, "
+                    "and say per hot function whether it ran compiled, which traces aborted "
+                    "there and why, which bridges its guards needed, and what calls and "
+                    "allocations are left in its hottest loop; each finding names its line and "
+                    "the lesson that explains it. Arguments after -- go to the script.")
+    p.add_argument("script", help="the Python script to look at")
+    p.add_argument("-o", "--output", default="why.html",
+                   help="where to write the HTML page (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds before a run is killed (default: %(default)s)")
+    p.add_argument("--top", type=int, default=5, help="hot functions looked at "
+                                                      "(default: %(default)s)")
+    p.set_defaults(func=_run_why)
+
+
+def _run_why(args, script_args) -> int:
+    result = why_not_faster(args.script, script_args, timeout=args.timeout, top=args.top)
+    print(result)
+    return _write_page(result, getattr(result, "warnings", []), args.output)
+
+
+COMMANDS = (_setup_profile, _setup_traces, _setup_report, _setup_why, _setup_grade)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -297,3 +297,12 @@ def test_no_log_and_no_profile_says_so():
     assert why.functions == [] and why.findings == []
     assert why.headline() == "Nothing to read: neither a profile nor a JIT log."
     assert "<p><b>Nothing to read" in why._repr_html_()
+
+
+def test_cli_has_a_why_command(tmp_path, capsys):
+    from helpers import cli
+
+    args = cli.build_parser().parse_args(["why", "x.py", "-o", "w.html"])
+    assert args.func.__name__ == "_run_why" and args.output == "w.html"
+    assert cli.main(["why", str(tmp_path / "missing.py")]) == 1
+    assert "no script at" in capsys.readouterr().err
