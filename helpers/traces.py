@@ -217,6 +217,98 @@ class Traces:
             raise KeyError(f"no machine code for {info.label}: {why}")
         return info.assembler
 
+    # -- evidence over every loop and bridge, not only the hottest loop
+
+    def _info_of(self, t) -> TraceInfo:
+        """The :class:`TraceInfo` of any ranked trace (shown or not), built once."""
+        cache = self.__dict__.setdefault("_all_infos", {})
+        if id(t) not in cache:
+            shown = next((i for i in self.shown if i.trace is t), None)
+            cache[id(t)] = shown or trace_info(self.ranked.index(t) + 1, t, self._sources)
+        return cache[id(t)]
+
+    def totals(self) -> Counts:
+        """What all the compiled code ran: every loop's and bridge's body counts (a loop's
+        iteration without its preamble, a whole bridge) times how often it ran. An estimate of
+        the work done in machine code: what ran in the interpreter, and each loop's preamble
+        (run once per entry), is not in it."""
+        total = Counts()
+        for t in self.ranked:
+            c, n = self._info_of(t).body_counts, t.runs
+            total.merge(Counts(c.ops * n, {k: v * n for k, v in c.guards.items()},
+                               {k: v * n for k, v in c.calls.items()},
+                               {k: v * n for k, v in c.allocs.items()}))
+        return total
+
+    @property
+    def hot_bridge(self) -> Optional[TraceInfo]:
+        """The bridge that ran most (shown or not), or None when no bridge was compiled."""
+        bridges = [t for t in self.ranked if not isinstance(t, Loop)]
+        return self._info_of(bridges[0]) if bridges else None
+
+    def work(self, per: int = 1) -> str:
+        """One line on all the compiled code, not only the hottest loop: the operations,
+        residual calls and allocations that every loop and bridge ran together
+        (:meth:`totals`), divided by ``per`` (say, how many times the program ran the
+        statement), and the bridge that ran most, if any."""
+        if not isinstance(per, int) or per < 1:
+            raise ValueError(f"per must be a positive whole number, not {per!r:.40}")
+        c = self.totals()
+
+        def about(x):
+            x /= per
+            return f"{x:,.0f}" if x >= 10 or x == int(x) else f"{x:.1f}"
+
+        def some(n, what, kinds):
+            shown = ", ".join(f"{k} ×{about(v)}" for k, v in
+                              sorted(kinds.items(), key=lambda kv: -kv[1])
+                              if about(v) not in ("0", "0.0"))
+            what += "s" * (about(n) != "1")
+            return f"{about(n)} {what}" + (f" ({shown})" if shown else "")
+
+        text = (f"together, the compiled loops and bridges ran about {about(c.ops)} operations"
+                f"{' per run' if per > 1 else ''}: {some(c.n_calls, 'call', c.calls)}, "
+                f"{some(c.n_allocs, 'allocation', c.allocs)}")
+        b = self.hot_bridge
+        if b is not None:
+            bc = b.body_counts
+            parent = getattr(b.trace, "parent", None)
+            out_of = f" out of {parent.label}" if parent is not None else ""
+            text += (f"; busiest bridge{out_of} ({b.where}) ran {b.runs:,} times, each time "
+                     f"{bc.ops} operations, {bc.n_calls} call{'s' * (bc.n_calls != 1)}, "
+                     f"{bc.n_allocs} allocation{'s' * (bc.n_allocs != 1)}")
+        return text
+
+    def calls_by_target(self) -> dict:
+        """The residual calls of all the compiled code by what they call, each counted as often
+        as its loop or bridge ran (a loop's preamble left out), most first: e.g.
+        ``{"rbigint.mul": 1916, ...}``. A call to a bare address counts as ``"an address"``, a
+        ``call_assembler`` (into another compiled loop) as ``"compiled code"``."""
+        found: dict = {}
+        for t in self.ranked:
+            for block in self._info_of(t).blocks:
+                if block.preamble:
+                    continue
+                for op in block.all_ops():
+                    if op_kind(op.name) != "call":
+                        continue
+                    if op.name.startswith("call_assembler"):
+                        target = "compiled code"
+                    else:
+                        named = [a for a in op.args if a.startswith("ConstClass(")]
+                        target = named[0][len("ConstClass("):-1] if named else "an address"
+                    found[target] = found.get(target, 0) + t.runs
+        return dict(sorted(found.items(), key=lambda kv: -kv[1]))
+
+    def find(self, text: str) -> list:
+        """``(trace, op)`` for every operation, in any loop or bridge, whose text contains
+        ``text`` (e.g. ``"jit_force_virtual"``, ``"ll_join"``, ``"copystrcontent"``), the
+        trace that ran most first."""
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"text must be a non-empty string, not {text!r:.40}")
+        return [(t, op) for t in self.ranked if t.text is not None
+                for op in t.ops if text in op.text]
+
     # -- text
 
     def headline(self) -> str:
