@@ -50,6 +50,7 @@ __all__ = ["grade", "Grades", "Check", "Outcome", "GradeError", "find_submission
 #: Every status a check can get, in the order the summary counts them.
 STATUSES = ("passed", "failed", "not reached", "timed out", "missing", "broken notebook")
 DEFAULT_TIMEOUT = 300.0
+KINDS = ("predict", "change", "evidence")  # the tags tools/make_exercises.py documents
 _CHECK = re.compile(r"^\s*#\s*Check:\s*(.*)$")
 
 
@@ -66,6 +67,11 @@ class Check:
     source: str
     tags: tuple = ()
 
+    @property
+    def kind(self) -> str:
+        """What the check is about: "predict", "change" or "evidence" (its other tag), or ""."""
+        return next((t for t in self.tags if t in KINDS), "")
+
 
 @dataclass
 class Outcome:
@@ -77,6 +83,7 @@ class Outcome:
     title: str
     status: str
     message: str = ""
+    kind: str = ""  # predict, change or evidence (the check cell's other tag), or ""
 
 
 @dataclass
@@ -169,8 +176,8 @@ def identify(path: Path, notebook, known: dict) -> Optional[str]:
 
 
 def _broken(path, exercise, checks, why) -> Graded:
-    outcomes = [Outcome(str(path), exercise or "?", c.number, c.title, "broken notebook", why)
-                for c in checks] or [Outcome(str(path), exercise or "?", 0, "", "broken notebook",
+    outcomes = [Outcome(str(path), exercise or "?", c.number, c.title, "broken notebook", why,
+                        c.kind) for c in checks] or [Outcome(str(path), exercise or "?", 0, "", "broken notebook",
                                              why)]
     return Graded(str(path), exercise or "?", outcomes, [why])
 
@@ -242,7 +249,8 @@ def outcomes_from_events(submission: str, exercise: str, checks: list, where: di
             message = ("the time limit ran out while this check ran" if cell == running else
                        f"the time limit ran out in code cell {running + 1}, before this check"
                        if running is not None else "the time limit ran out before this check")
-        outcomes.append(Outcome(submission, exercise, check.number, check.title, status, message))
+        outcomes.append(Outcome(submission, exercise, check.number, check.title, status, message,
+                                check.kind))
     return outcomes, notes
 
 
@@ -364,8 +372,8 @@ class Grades:
         import pandas as pd
 
         return pd.DataFrame([o.__dict__ for o in self.rows],
-                            columns=["submission", "exercise", "check", "title", "status",
-                                     "message"])
+                            columns=["submission", "exercise", "check", "kind", "title",
+                                     "status", "message"])
 
     def counts(self) -> dict:
         counts = {s: 0 for s in STATUSES}
@@ -393,9 +401,10 @@ class Grades:
     def write_csv(self, path) -> None:
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["submission", "exercise", "check", "title", "status", "message"])
+            writer.writerow(["submission", "exercise", "check", "kind", "title", "status",
+                             "message"])
             for o in self.rows:
-                writer.writerow([o.submission, o.exercise, o.check, o.title, o.status,
+                writer.writerow([o.submission, o.exercise, o.check, o.kind, o.title, o.status,
                                  o.message])
 
     def to_html(self) -> str:
@@ -413,9 +422,10 @@ class Grades:
             for g in items:
                 for o in g.outcomes:
                     if o.check:
-                        titles.setdefault(o.check, o.title)
-            head = "".join(f"<th title='{html.escape(t)}'>{n}. {html.escape(t)}</th>"
-                           for n, t in sorted(titles.items()))
+                        titles.setdefault(o.check, (o.title, o.kind))
+            head = "".join(f"<th title='{html.escape(t)}'>{n}. {html.escape(t)}"
+                           + (f" <small>({html.escape(k)})</small>" if k else "") + "</th>"
+                           for n, (t, k) in sorted(titles.items()))
             rows = []
             for g in items:
                 cells = []

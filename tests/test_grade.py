@@ -254,3 +254,11 @@ def test_grade_child_reads_the_error_of_a_failed_cell():
     assert grade_child.error_text(text) == "ExerciseNotDone: `x` is still blank: replace it."
     assert grade_child.error_text("NameError: name 'x' is not defined") == \
         "NameError: name 'x' is not defined"
+
+
+def test_checks_carry_their_kind():
+    import nbformat as nbf
+
+    nb = nbf.read(ROOT / "exercises" / "03-measuring.ipynb", as_version=4)
+    kinds = {c.kind for c in g.reference_checks(nb)}
+    assert {"predict", "change", "evidence"} <= kinds
