@@ -45,6 +45,8 @@ _EXPORTS = {
     "ObjectReport": "objects",
     "memory_per_object": "objects",
     "MemoryReport": "objects",
+    "why_not_faster": "whynot",
+    "WhyNot": "whynot",
     "report": "report",
     "Report": "report",
 }

@@ -5,6 +5,7 @@ arguments and calls the library.
     python -m helpers profile myscript.py --interpreter cpython -- --size 10
     python -m helpers traces myscript.py -o traces.html [--all] -- --size 10  # the JIT's traces
     python -m helpers report myscript.py -o report.html -- --size 10  # all of it, one page
+    python -m helpers why myscript.py -o why.html -- --size 10        # the JIT's own reasons
 
 Arguments after ``--`` go to the learner's script. Add a command by writing a ``_setup_<name>``
 function that fills its sub-parser and sets ``func`` (see ``_setup_profile``) and listing it in
@@ -16,10 +17,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .grade import DEFAULT_TIMEOUT, GradeError, grade
 from .profiling import profile
 from .report import report
 from .runner import ChildError
 from .traces import trace, view
+from .whynot import why_not_faster
 
 __all__ = ["main", "build_parser"]
 
@@ -93,6 +96,9 @@ def _setup_traces(sub) -> None:
     p.add_argument("--keep", metavar="LOG", default=None, help="also save the raw PYPYLOG here")
     p.add_argument("--log", metavar="LOG", default=None,
                    help="view this existing PYPYLOG instead of running a script")
+    p.add_argument("--assembler", type=int, nargs="?", const=3, default=None, metavar="N",
+                   help="also show the machine code of the N most-run traces (default N: 3; "
+                        "needs binutils' objdump; the log must hold jit-backend-dump)")
     p.set_defaults(func=_run_traces)
 
 
@@ -102,13 +108,15 @@ def _run_traces(args, script_args) -> int:
         if args.script is not None:
             print("error: give a script or --log, not both", file=sys.stderr)
             return 2
-        result = view(args.log, top=args.top, all=args.all, title=f"PyPy traces: {args.log}")
+        result = view(args.log, top=args.top, all=args.all, title=f"PyPy traces: {args.log}",
+                      assembler=args.assembler if args.assembler is not None else False)
     elif args.script is None:
         print("error: give the script to run (or --log LOG)", file=sys.stderr)
         return 2
     else:
         result = trace(script=args.script, args=script_args, top=args.top, all=args.all,
-                       jit=args.jit, timeout=args.timeout, keep=args.keep)
+                       jit=args.jit, timeout=args.timeout, keep=args.keep,
+                       assembler=args.assembler if args.assembler is not None else False)
         _echo(result.stdout)
     print(result)
     return _write_page(result, result.log.warnings, args.output)
@@ -152,7 +160,75 @@ def _run_report(args, script_args) -> int:
     return 0 if rep.ok else 3
 
 
-COMMANDS = (_setup_profile, _setup_traces, _setup_report)
+def _setup_grade(sub) -> None:
+    p = sub.add_parser(
+        "grade", help="grade exercise notebooks with nbval: a table of submission x check",
+        description="Run each submitted exercise notebook through nbval (the course's checker) "
+                    "in its own temporary copy and fresh kernel, with a time limit per notebook "
+                    "that kills runaway cells and every process they started, and write a "
+                    "table of submission x check (passed / failed with the check's message / "
+                    "not reached / timed out / missing / broken notebook) as CSV and as a "
+                    "self-contained HTML page. Folders are searched for *.ipynb. Which "
+                    "exercise a notebook is comes from its metadata, its file name (a "
+                    "two-digit lesson number, e.g. 03-alice.ipynb) or its title. Submitted "
+                    "files are never changed.",
+        epilog="Exit status: 0 every submission was graded (whatever the students scored); "
+               "1 grading itself failed; 2 bad arguments (no such file, no notebook).")
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                   help="notebooks or folders of notebooks")
+    p.add_argument("-o", "--output", default="grades",
+                   help="folder for grades.csv and grades.html (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                   help="seconds per notebook before it is killed (default: %(default)s)")
+    p.add_argument("-j", "--jobs", type=int, default=1,
+                   help="notebooks graded at once (default: 1; timings in exercises are "
+                        "steadier one at a time)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no line per submission")
+    p.set_defaults(func=_run_grade)
+
+
+def _run_grade(args, script_args) -> int:
+    if script_args:
+        print("error: grade takes no arguments after --", file=sys.stderr)
+        return 2
+    say = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        grades = grade(args.submissions, output=args.output, timeout=args.timeout,
+                       jobs=args.jobs, progress=say)
+    except GradeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(grades.summary())
+    for path in grades.written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _setup_why(sub) -> None:
+    p = sub.add_parser(
+        "why", help="why is a script not faster on PyPy: the JIT's own reasons, per hot function",
+        description="Run a script on PyPy once with the JIT's log on and once under vmprof, "
+                    "and say per hot function whether it ran compiled, which traces aborted "
+                    "there and why, which bridges its guards needed, and what calls and "
+                    "allocations are left in its hottest loop; each finding names its line and "
+                    "the lesson that explains it. Arguments after -- go to the script.")
+    p.add_argument("script", help="the Python script to look at")
+    p.add_argument("-o", "--output", default="why.html",
+                   help="where to write the HTML page (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds before a run is killed (default: %(default)s)")
+    p.add_argument("--top", type=int, default=5, help="hot functions looked at "
+                                                      "(default: %(default)s)")
+    p.set_defaults(func=_run_why)
+
+
+def _run_why(args, script_args) -> int:
+    result = why_not_faster(args.script, script_args, timeout=args.timeout, top=args.top)
+    print(result)
+    return _write_page(result, getattr(result, "warnings", []), args.output)
+
+
+COMMANDS = (_setup_profile, _setup_traces, _setup_report, _setup_why, _setup_grade)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,7 +79,14 @@ def findings(rep) -> list:
                         f"{row.iloc[0]['self %']:.0f}% of the profile's samples to itself: "
                         "start there.", "06"))
     t = rep.traces
-    if t is not None and t.aborts:
+    sites = _abort_sites(rep)
+    if t is not None and t.aborts and sites:
+        first = sites[0]
+        out.append((f"The JIT gave up tracing ({', '.join(f'{why} ×{n}' for why, n in t.aborts.items())}), "
+                    f"most often in {first.start.function or '?'} at {first.lines_text} "
+                    f"({first.reason} ×{first.count}): \"Why not faster\" below says why, "
+                    "function by function.", first.meaning[2]))
+    elif t is not None and t.aborts:
         out.append((f"The JIT gave up tracing ({', '.join(f'{why} ×{n}' for why, n in t.aborts.items())}): "
                     "code it cannot compile in one piece, such as a huge function, deep "
                     "recursion or a class made inside a function.", "09"))
@@ -92,6 +99,14 @@ def findings(rep) -> list:
                     "up, or its time is in built-in functions (sorting, big integers, "
                     "regular expressions) that run at about CPython's speed anyway.", "05"))
     return out
+
+
+def _abort_sites(rep) -> list:
+    """The aborted-tracing sites of the report's "why" section ([] when it has none)."""
+    for s in getattr(rep, "sections", ()):
+        if s.key == "why" and s.result is not None:
+            return list(getattr(s.result, "sites", ()))
+    return []
 
 
 #: One run each: a time ratio within this band of 1 is not called a difference.

@@ -46,6 +46,9 @@ from .timing import race
 from .traces import Traces
 from .reportpage import render as _render
 from .wheretime import WhereTime
+from .whynot import HOW as _WHY_HOW
+from .whynot import TITLE as _WHY_TITLE
+from .whynot import analyse as _why_analyse
 
 __all__ = ["report", "Report", "Section", "Failure", "describe_failure", "parse_traceback",
            "race_code", "findings", "nursery_finding", "nursery_runs", "compare_output", "STEPS"]
@@ -299,6 +302,7 @@ def report(script, args=(), *, output=None, interpreters=("cpython", "pypy"), cw
         sections.append(_profile_section(path, args, cwd, pypy, failures, timeout,
                                          min_samples))
         sections.append(_traces_section(path, cap, failures, top))
+        sections.append(_why_section(path, cap, failures, sections, both_nurseries, top))
         bar.step(4)
         rep = Report(script=path, args=args, cwd=cwd, smoke=smoke, failures=failures,
                      same_output=same, output_note=note, sections=sections, findings=[],
@@ -454,3 +458,21 @@ def _traces_section(path, cap, failures, top) -> Section:
     return Section("traces", title, "ok", summary, t)
 
 
+def _why_section(path, cap, failures, sections, both_nurseries, top) -> Section:
+
+    skipped = _why_skipped(failures, ("pypy",))
+    if skipped:
+        return Section("why", _WHY_TITLE, "skipped", skipped)
+    prof = next((s.result for s in sections if s.key == "profile"), None)
+    facts = [f"The JIT log is of the PyPy smoke run ({format_seconds(cap.run.wall)} wall)"
+             + (f"; the profile of the profiled run ({prof.samples:,} samples). "
+                if prof is not None else "; the profile failed, so no function is split. ")
+             + _WHY_HOW]
+    try:
+        w = _why_analyse(cap.log, prof, nursery=nursery_finding(both_nurseries,
+                                                                 cap.run.nursery),
+                         top=top, roots=(path.parent,), facts=facts)
+    except (ValueError, KeyError) as exc:
+        return Section("why", _WHY_TITLE, "failed", f"the log could not be read: "
+                       f"{_error_text(exc)}", detail=str(exc))
+    return Section("why", _WHY_TITLE, "ok", w.headline(), w)

@@ -46,6 +46,11 @@ _HOW = {
     "traces": "The loops the JIT compiled, most-run first, mapped back to your lines. Look for "
               "allocations and calls left in the hot loop, and for guards that fail often "
               "(bridges). (Lesson 05.)",
+    "why": "For each hot function of the profile: did it run compiled or in the interpreter, "
+           "which traces aborted there and why, which guards kept failing (bridges), and what "
+           "each iteration of its hottest loop still calls and allocates. Every reason comes "
+           "from this run's log or profile and names its line; a function with no evidence "
+           "gets none. (Lessons 05, 06, 07, 09.)",
 }
 
 

@@ -51,6 +51,10 @@ Usage: ./course COMMAND [ARGS...]
   test [ARGS]                set up, then run the tests and the notebooks
                              (ARGS go to pytest, e.g. -k race, -x, tests/test_run.py;
                              paths are relative to this folder)
+  grade SUBMISSION... [-o DIR] [--timeout S] [-j N]
+                             set up, then grade exercise notebooks (files or folders)
+                             with nbval: writes DIR/grades.csv and DIR/grades.html
+                             (default DIR: grades); `./course grade --help` for more
   setup                      only set up (.venv for CPython, .venv-pypy for PyPy)
   help                       show this help
 
@@ -366,6 +370,7 @@ def setup() -> None:
         ensure_venv(PYPY_VENV, pypy, pypy_id, "pypy3-venv", pypy_venv_runs, ["--no-deps"])
         ensure_build_tools(cpython, pypy)
         put_repo_on_path()
+        ensure_binutils()
     finally:
         venv_runs.close()
         pypy_venv_runs.close()
@@ -385,6 +390,19 @@ def ensure_build_tools(cpython: str, pypy: str) -> None:
         say(f"could not install {' '.join(missing)}: lesson 12 will say what it cannot build")
 
 
+def ensure_binutils() -> None:
+    """The trace viewer's machine-code level (assembler=True) disassembles with objdump
+    (binutils). Installed as root when missing; otherwise only a note: the rest works without."""
+    if shutil.which("objdump"):
+        return
+    if can_apt():
+        if not apt_install("binutils"):
+            say("could not install binutils: the trace viewer will not show machine code")
+    else:
+        say("objdump is not installed (sudo apt-get install binutils): the trace viewer will "
+            "not show machine code")
+
+
 def ensure_chromium() -> None:
     """The trace viewer's tests open its page in a real headless Chromium (Debian's package).
     Installed as root when missing; otherwise those tests say why they are skipped (and fail
@@ -399,9 +417,9 @@ def ensure_chromium() -> None:
             "be skipped")
 
 
-def execute(argv) -> None:
-    """Become ``argv`` (as bash's exec), in the course folder."""
-    os.chdir(ROOT)
+def execute(argv, cwd=ROOT) -> None:
+    """Become ``argv`` (as bash's exec), in ``cwd`` (the course folder unless told)."""
+    os.chdir(cwd)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
@@ -430,6 +448,12 @@ def cmd_test(args) -> None:
     execute([str(VENV / "bin" / "python"), "-m", "pytest", *args])
 
 
+def cmd_grade(args) -> None:
+    setup()
+    # In the folder the user is in: the submissions' paths are relative to it.
+    execute([str(VENV / "bin" / "python"), "-m", "helpers", "grade", *args], cwd=os.getcwd())
+
+
 def _terminate(signum, frame):
     raise SystemExit(128 + signum)
 
@@ -437,7 +461,7 @@ def _terminate(signum, frame):
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command, args = (argv[0], argv[1:]) if argv else ("help", [])
-    if command in ("lab", "test", "setup"):
+    if command in ("lab", "test", "setup", "grade"):
         # SIGTERM and SIGHUP unwind like Ctrl-C, so that pip or apt-get is stopped too.
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, _terminate)
@@ -446,6 +470,8 @@ def main(argv=None) -> int:
             cmd_lab(args)
         elif command == "test":
             cmd_test(args)
+        elif command == "grade":
+            cmd_grade(args)
         elif command == "setup":
             if args:
                 raise SetupError(f"setup takes no arguments (got: {' '.join(args)})")

@@ -1,16 +1,19 @@
 """The trace viewer's model: one compiled loop or bridge cut into :class:`Block` s at its merge
 points, laid out as the learner's source lines (:class:`Frame` of :class:`SourceLine`), each
 holding the operations compiled for it and their :class:`~helpers.pypylog.Counts`; built by
-:func:`trace_info` from a parsed trace and the source files (no process, no HTML).
+:func:`trace_info` from a parsed trace and the source files (no process, no HTML). Its machine
+code, when asked for, is an :class:`Assembler`: the instructions cut at the operations'
+``+offset`` s (:func:`align`).
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .pypylog import Counts, MergePoint, Trace
 
@@ -107,6 +110,7 @@ class TraceInfo:
     counts: Counts
     bridges: dict
     has_preamble: bool
+    assembler: Optional["Assembler"] = None  # its machine code, when asked for
 
     @property
     def label(self) -> str:
@@ -299,3 +303,209 @@ def trace_info(rank: int, trace: Trace, sources: "Sources") -> TraceInfo:
         counts.add(op)
     bridges = {b.guard: b for b in trace.bridges}
     return TraceInfo(rank, trace, roots, _frames(roots, sources), counts, bridges, has_preamble)
+
+
+
+# ============================================================================ machine code
+
+
+@dataclass(eq=False)
+class AsmGroup:
+    """A stretch of machine code: the instructions of one operation (``op``; none when the op
+    made no code of its own, e.g. a comparison fused into the guard after it), or, with ``op``
+    None, what ``title`` names: the entry, a new source line (no instructions), the failure
+    paths. ``preamble`` as for :class:`Block`."""
+
+    op: Optional[object]
+    title: str
+    instructions: list
+    preamble: bool = False
+
+
+@dataclass(eq=False)
+class Assembler:
+    """The machine code of one trace, cut at its operations (:func:`align`). ``address`` is
+    the first instruction, ``base`` the address the ops' ``+offset`` count from, ``size`` the
+    bytes disassembled; ``with_offset`` ops carry an offset and ``aligned`` of them start on an
+    instruction boundary. ``note`` says why there is nothing (or what is missing)."""
+
+    trace: Trace
+    backend: Optional[str] = None
+    address: Optional[int] = None
+    base: Optional[int] = None
+    size: int = 0
+    groups: list = field(default_factory=list)
+    instructions: list = field(default_factory=list)
+    with_offset: int = 0
+    aligned: int = 0
+    patches: int = 0
+    note: str = ""
+    targets: dict = field(default_factory=dict)  # a jump's address -> where it goes, in words
+    counters: set = field(default_factory=set)  # addresses of the run counters' instructions
+
+    @property
+    def n_instructions(self) -> int:
+        return len(self.instructions)
+
+    @property
+    def body_instructions(self) -> int:
+        """Instructions of the operations that run on every pass (a loop's body, after its
+        last label; a bridge's whole trace), failure paths and entry left out."""
+        return sum(len(g.instructions) for g in self.groups
+                   if g.op is not None and not g.preamble)
+
+    @property
+    def body_counters(self) -> int:
+        """How many of :attr:`body_instructions` are run counters (see :data:`COUNTER`)."""
+        return sum(1 for g in self.groups if g.op is not None and not g.preamble
+                   for ins in g.instructions if ins.address in self.counters)
+
+    def summary(self) -> str:
+        if not self.instructions:
+            return self.note or "no machine code"
+        counted = (f" ({self.body_counters} of them the run counter that logging "
+                   "jit-backend-counts adds)" if self.body_counters else "")
+        text = (f"{self.n_instructions:,} instructions, {self.size:,} bytes at "
+                f"0x{self.address:x} ({self.backend or '?'}); "
+                f"{self.body_instructions:,} for the operations that run on every pass"
+                f"{counted}; "
+                f"{self.aligned} of {self.with_offset} operations' offsets fall on an "
+                "instruction boundary")
+        return text + (f"; {self.note}" if self.note else "")
+
+    def lines(self) -> list:
+        """The listing as text lines: a group's title or operation, then its instructions
+        with their offsets (the ops' ``+offset`` numbers) and objdump's text."""
+        out = []
+        base = self.base if self.base is not None else self.address or 0
+        for g in self.groups:
+            if g.op is not None:
+                out.append(g.op.text.strip() + (f"   {g.title}" if g.title else ""))
+                if not g.instructions:
+                    out.append("        (no code of its own)")
+            else:
+                out.append(g.title)
+            for ins in g.instructions:
+                to = self.targets.get(ins.address)
+                out.append(f"    +{ins.address - base:<5} {ins.text}" + (f"   → {to}" if to else "")
+                           + (f"   ; {COUNTER}" if ins.address in self.counters else ""))
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join([f"{self.trace.label}: {self.summary()}"] + self.lines())
+
+    __repr__ = __str__
+
+
+#: What PyPy adds at a loop's entry and at each label when ``jit-backend-counts`` is logged (the
+#: course's trace viewer logs it for the run counts): ``movabs $counter,%r11; incq (%r11)``.
+COUNTER = "run counter (only there because jit-backend-counts is logged)"
+BODY = "← the loop body starts here: the rest runs on every iteration"
+ENTRY = "entry: the code before the first operation (frame set-up, the stack check)"
+FAILURES = ("failure paths: reached only when a guard fails (save the live values, then go "
+            "to the interpreter or to a bridge)")
+
+
+_JUMP = re.compile(r"(?:j[a-z]{1,4}|call[a-z]?)\s+0x([0-9a-f]{1,16})\b")
+_ADDRESS = re.compile(r"movabs\s+\$0x([0-9a-f]{1,16}),")  # an address loaded for jmp *%r11
+
+
+def align(trace: Trace, instructions: list, base: int, *, backend: Optional[str] = None,
+          size: int = 0, patches: int = 0,
+          where: Optional[Callable[[int], Optional[str]]] = None) -> Assembler:
+    """Cut ``instructions`` (address order) at ``trace``'s operations: each operation with an
+    ``+offset`` owns the instructions from ``base + offset`` to the next larger offset (the
+    loop's end offset for the last); those before the first are the entry, those from the end
+    offset on the failure paths. A new source line (a merge point at another line) is a title
+    group of its own. Direct jumps and calls get where they go (``targets``): an offset of
+    this trace, its failure paths, or what ``where(address)`` names (another loop, a bridge)."""
+    asm = Assembler(trace, backend=backend, base=base, size=size, patches=patches,
+                    instructions=list(instructions))
+    if not instructions:
+        asm.note = "no instructions"
+        return asm
+    asm.address = instructions[0].address
+    ops = trace.ops
+    labels = [op.index for op in ops if op.name == "label"]
+    boundary = labels[-1] if len(labels) >= 2 else None
+    starts = {ins.address for ins in instructions}
+    last = instructions[-1].address + instructions[-1].size
+    timed = [op for op in ops if op.offset is not None]
+    asm.with_offset = len(timed)
+    asm.aligned = sum(1 for op in timed if base + op.offset in starts)
+    end = trace.end_offset
+    limits = [op.offset for op in timed] + ([end] if end is not None else [])
+    # the stretch of each op: up to the next larger offset after it
+    stops = {}
+    nxt = base + end if end is not None else last
+    for k in range(len(timed) - 1, -1, -1):
+        stops[id(timed[k])] = nxt
+        if base + timed[k].offset < nxt:
+            nxt = base + timed[k].offset
+    pos = 0
+    n = len(instructions)
+
+    def take(stop: int) -> list:
+        nonlocal pos
+        got = []
+        while pos < n and instructions[pos].address < stop:
+            got.append(instructions[pos])
+            pos += 1
+        return got
+
+    first = base + min(limits) if limits else last
+    entry = take(first)
+    if entry:
+        asm.groups.append(AsmGroup(None, ENTRY, entry))
+    at_line = None
+    for op in ops:
+        pre = boundary is not None and op.index < boundary
+        mp = op.merge_point
+        if mp is not None:
+            here = (mp.filename, mp.line) if mp.function is not None else (None, mp.text)
+            if here != at_line and mp.depth is not None:
+                at_line = here
+                asm.groups.append(AsmGroup(None, f"# {mp.where}" if mp.function is not None
+                                           else f"# {mp.text[:80]}", [], pre))
+            continue
+        if op.offset is None:
+            continue
+        start = base + op.offset
+        if pos < n and instructions[pos].address < start:
+            # code the offsets do not account for (e.g. alignment padding): the op before
+            stray = take(start)
+            if asm.groups and asm.groups[-1].op is not None:
+                asm.groups[-1].instructions.extend(stray)
+            else:
+                asm.groups.append(AsmGroup(None, "(between operations)", stray, pre))
+        asm.groups.append(AsmGroup(op, BODY if op.index == boundary else "",
+                                   take(stops[id(op)]), pre))
+    rest = take(last + 1)
+    if rest:
+        asm.groups.append(AsmGroup(None, FAILURES if end is not None else "(after the last "
+                                   "operation)", rest))
+    for prev, ins in zip(instructions, instructions[1:]):
+        if ins.text.startswith("incq") and ins.text.endswith("(%r11)") and \
+                prev.text.startswith("movabs") and prev.text.endswith(",%r11"):
+            asm.counters.update((prev.address, ins.address))
+    body_end = base + end if end is not None else last
+    for ins in instructions:
+        m = _JUMP.match(ins.text)
+        if m is None:
+            m = _ADDRESS.match(ins.text)
+            if m is None or where is None or ins.address in asm.counters:
+                continue
+            text = where(int(m[1], 16))
+            if text:
+                asm.targets[ins.address] = text
+            continue
+        target = int(m[1], 16)
+        if asm.address <= target < body_end:
+            asm.targets[ins.address] = f"+{target - base}"
+        elif body_end <= target < last:
+            asm.targets[ins.address] = "a failure path"
+        elif where is not None:
+            text = where(target)
+            if text:
+                asm.targets[ins.address] = text
+    return asm

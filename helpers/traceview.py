@@ -3,6 +3,10 @@
 spirit of jitviewer: a table of the hottest loops and bridges, then each one's source lines with
 their operations, guards linked to the bridges compiled for them, inlined calls folded.
 
+With the machine code asked for (``assembler=``), each trace that has it gets one more fold:
+the instructions under the operations that produced them; its style is added only then, so
+a page without it is byte for byte what it was before the assembler level existed.
+
 Every text that comes from the log or the program is escaped. It reads the model; it never parses
 a log nor starts a process.
 """
@@ -14,6 +18,7 @@ from typing import Optional
 from .formatting import escape as _e
 from .formatting import tally as _tally
 from .pypylog import Bridge, Counts, Loop, op_kind
+from .tracemodel import COUNTER
 
 __all__ = ["render"]
 
@@ -72,6 +77,18 @@ _CSS = """
 .pypy-tv :target{outline:3px solid #4dabf7}
 """
 
+#: Lines of one trace's machine-code listing on the page (the rest: Traces.machine_code()).
+MAX_ASM_ROWS = 6000
+
+# Only on pages that show machine code.
+_ASM_CSS = """
+.pypy-tv details.tv-asm{margin:.4em 0;border:1px solid #ccd;padding:.2em .5em;background:#fafbfd}
+.pypy-tv details.tv-asm>summary{cursor:pointer;font-weight:600;color:#334}
+.pypy-tv .tv-asmb{font:12px/1.3 ui-monospace,Menlo,Consolas,monospace;white-space:pre;overflow-x:auto;margin:.3em 0}
+.pypy-tv .tv-asmb b{color:#1b1b1b}.pypy-tv .tv-asmb i{color:#2b8a3e;font-style:normal}
+.pypy-tv .tv-asmb .pre{opacity:.75}.pypy-tv .tv-asmb u{color:#888;text-decoration:none}
+"""
+
 # Optional: open the lines that match a filter, and the folds around a link's target.
 _JS = """
 (function(root){if(!root)return;
@@ -99,7 +116,9 @@ class _Renderer:
 
     def render(self) -> str:
         v, uid = self.v, self.uid
-        out = [f'<div class="pypy-tv" id="{uid}"><style>{_CSS}</style>',
+        asm_css = _ASM_CSS if (getattr(v, "asm_note", "") or any(
+            info.assembler is not None for info in v.shown)) else ""
+        out = [f'<div class="pypy-tv" id="{uid}"><style>{_CSS}{asm_css}</style>',
                f"<p><b>{_e(v.headline())}</b></p>"]
         if v.command:
             out.append(f'<p class="tv-sub">{_e(v.command)}</p>')
@@ -107,6 +126,8 @@ class _Renderer:
             out.append(f'<p class="tv-sub">{_e(note)}</p>')
         for w in v.log.warnings[:5]:
             out.append(f'<p class="tv-sub">warning: {_e(w)}</p>')
+        if getattr(v, "asm_note", ""):
+            out.append(f'<p class="tv-sub">machine code: {_e(v.asm_note)}</p>')
         out.append(self.table())
         out.append(self.filters())
         out.append('<div class="tv-body">')
@@ -178,6 +199,8 @@ class _Renderer:
                        "lines are of the loop body")
         out.append('<p class="tv-sub">' + "; ".join(
             s if "<a " in s else _e(s) for s in sub) + "</p>")
+        if info.assembler is not None:
+            out.append(self.machine_code(info.assembler))
         if t.text is None:
             out.append('<p class="tv-sub">the log was parsed without operations</p></section>')
             return "".join(out)
@@ -205,6 +228,41 @@ class _Renderer:
                            else self.line(info, ln, heat_max))
         out.append("</section>")
         return "".join(out)
+
+    def machine_code(self, asm) -> str:
+        """One fold, closed: the instructions under the operation (or stretch) they belong to,
+        offsets as the operations' ``+offset`` numbers."""
+        head = f'<details class="tv-asm"><summary>Machine code: {_e(asm.summary())}</summary>'
+        if not asm.instructions:
+            return head + "</details>"
+        base = asm.base if asm.base is not None else asm.address
+        rows = []
+        for g in asm.groups:
+            if len(rows) >= MAX_ASM_ROWS:
+                left = sum(len(h.instructions) for h in asm.groups[asm.groups.index(g):])
+                rows.append(f"<u>… {left:,} more instructions left out to keep the page small: "
+                            f"print(view.machine_code({self.rank_of(asm)})) lists them all</u>")
+                break
+            pre = ' class="pre"' if g.preamble else ""
+            if g.op is not None:
+                rows.append(f"<b{pre}>{_e(g.op.text.strip())}</b>"
+                            + (f"   <i>{_e(g.title)}</i>" if g.title else ""))
+                if not g.instructions:
+                    rows.append("<u>        (no code of its own)</u>")
+            elif g.title.startswith("# "):
+                rows.append(f"<i{pre}>{_e(g.title)}</i>")
+            else:
+                rows.append(f"<u>{_e(g.title)}</u>")
+            for ins in g.instructions:
+                to = asm.targets.get(ins.address)
+                rows.append(f"    +{ins.address - base:<5} {_e(ins.text)}"
+                            + (f"   → {_e(to)}" if to else "")
+                            + (f"   <u>; {_e(COUNTER)}</u>" if ins.address in asm.counters
+                               else ""))
+        return head + '<div class="tv-asmb">' + "\n".join(rows) + "</div></details>"
+
+    def rank_of(self, asm) -> int:
+        return next((info.rank for info in self.v.shown if info.assembler is asm), 1)
 
     def badges(self, c, pre, n_bridges: int) -> str:
         b = []

@@ -11,7 +11,7 @@ from helpers.runner import ChildError, NoAnswer, ask
 
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 CHILDREN = ["harness", "probe_child", "tickrate_child", "inspect_child", "memory_child",
-            "vmprof_child", "script_runner"]
+            "vmprof_child", "script_runner", "grade_child"]
 
 
 @pytest.mark.parametrize("name", CHILDREN)

@@ -113,11 +113,11 @@ def assert_says_how_to_get_pypy(stderr):
     assert "pypy.org" in stderr
 
 
-def test_help_names_both_commands():
+def test_help_names_every_command():
     result = course("help")
     assert result.returncode == 0
     assert "./course COMMAND" in result.stdout
-    for command in ("lab", "test", "setup"):
+    for command in ("lab", "test", "setup", "grade"):
         assert re.search(rf"^\s+{command}\b", result.stdout, re.M), command
 
 

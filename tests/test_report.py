@@ -202,7 +202,7 @@ def test_a_raising_script_gets_a_complete_report(tmp_path):
         assert f.where == "boom.py:2" and f.function == "helper"
         assert f.why.startswith("ZeroDivisionError")
     assert rep.section("smoke").status == "failed"
-    for key in ("race", "where", "profile", "traces"):
+    for key in ("race", "where", "profile", "traces", "why"):
         s = rep.section(key)
         assert s.status == "skipped" and "failed on" in s.summary and s.result is None
     page = out.read_text(encoding="utf-8")
@@ -313,7 +313,7 @@ def full(tmp_path_factory):
 def test_full_report_every_section_ran(full):
     rep, _, _ = full
     assert isinstance(rep, Report) and rep.ok and rep.same_output
-    assert [s.status for s in rep.sections] == ["ok"] * 5, str(rep)
+    assert [s.status for s in rep.sections] == ["ok"] * 6, str(rep)
     assert "from-the-cwd" in rep.smoke["pypy"].stdout
     assert rep.race.speedup > 0 and all(not out for out in rep.race.stdout.values())
     assert rep.where.wall > 0
@@ -321,6 +321,24 @@ def test_full_report_every_section_ran(full):
     assert rep.traces.ranked, "the loop should have been compiled"
     assert "prog.py" in rep.traces.shown[0].where
     assert str(rep).startswith("Report on prog.py")
+
+
+@pytest.mark.pypy
+def test_full_report_says_why_not_faster(full):
+    """The "why" section reads the smoke run's log and the profile: total() is hot and its
+    loop was compiled, so it gets the compiled-code finding with its line, nothing invented."""
+    rep, base, _ = full
+    why = rep.section("why").result
+    assert why.log is rep.traces.log
+    assert why.profile is rep.profile
+    by_name = {f.function: f for f in why.functions}
+    assert "total" in by_name, str(why)
+    total = by_name["total"]
+    assert total.compiled and total.where == "prog.py:9"
+    assert total.findings[0].kind == "jit" and "runs compiled" in total.findings[0].text
+    assert not total.aborts and not any(s.key == total.key for s in why.sites)
+    page = (base / "report.html").read_text(encoding="utf-8")
+    assert 'id="pr-why"' in page and "Why not faster" in page and "prog.py:9" in page
 
 
 @pytest.mark.pypy
@@ -370,4 +388,6 @@ def test_findings_name_aborted_traces_and_many_bridges(tmp_path):
     lessons = {lesson for _, lesson in rep.findings}
     text = " ".join(sentence for sentence, _ in rep.findings)
     assert rep.traces.aborts and "09" in lessons and "gave up tracing" in text
+    # the why section locates the abort: tracing started in the class body (line 2)
+    assert "shapes.py:2" in text and "Why not faster" in text
     assert "08" in lessons and "bridges" in text

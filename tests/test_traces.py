@@ -305,3 +305,22 @@ def test_jitview_magic(ip, tmp_path, capsys):
     assert isinstance(result, traces.Traces) and 1 <= len(result.shown) <= 3
     assert str(sum(i % 7 for i in range(50000))) in capsys.readouterr().out
     assert "t += i % 7" in page.read_text(encoding="utf-8")  # the cell's own line
+
+
+def test_synthetic_totals_work_and_calls(synthetic):
+    """Every loop and bridge counted by its runs: the loop's body (after its last label: label,
+    new_with_vtable, call_i, guard_false, jump) 1000 times, the bridge (int_add, finish) 77."""
+    v = synthetic
+    c = v.totals()
+    assert c.ops == 5 * 1000 + 2 * 77
+    assert c.calls == {"call_i": 1000} and c.allocs == {"new_with_vtable": 1000}
+    assert v.hot_bridge.label == "Bridge from Guard 0x200" and v.hot_bridge.runs == 77
+    assert v.calls_by_target() == {"foo": 1000}
+    line = v.work(per=10)
+    assert "about 515 operations per run" in line and "100 calls (call_i ×100)" in line
+    assert "busiest bridge out of Loop 1" in line and "ran 77 times" in line
+    assert [op.name for _, op in v.find("call_i")] == ["call_i", "call_i"]
+    with pytest.raises(ValueError, match="per must be"):
+        v.work(per=0)
+    with pytest.raises(ValueError, match="text must be"):
+        v.find("")

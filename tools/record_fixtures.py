@@ -120,6 +120,22 @@ def main(seconds):
 main(1.2)
 '''
 
+#: The machine-code fixture (tests/test_assembler.py): one loop and one bridge, its PYPYLOG with
+#: the backend's dumps and addresses, a few KB gzipped.
+ASM_PROGRAM = r'''
+def f(n):
+    s = 0
+    for i in range(n):
+        if i % 7 == 0:
+            s += i * 2
+        else:
+            s += 1
+    return s
+
+print(f(100000))
+'''
+ASM_CATEGORIES = ("jit-log-opt", "jit-backend-dump", "jit-backend-addr", "jit-backend-counts")
+
 #: Variables that turn colour on or off in 3.13's and PyPy 3.11's tracebacks (ipykernel sets
 #: FORCE_COLOR=1 for everything a notebook starts).
 COLOUR_VARIABLES = ("FORCE_COLOR", "NO_COLOR", "PYTHON_COLORS", "TERM")
@@ -205,6 +221,38 @@ def record_pypy(pypy: str, tracebacks: bool) -> Path:
           f"({meta['pypylog']['bytes_gzip']:,} gzipped), profile {prof_size:,} ({meta['profile']['bytes_gzip']:,} gzipped)")
     if tracebacks:
         record_tracebacks(pypy)
+    record_asm(pypy)
+    return out
+
+
+def record_asm(pypy: str) -> Path:
+    impl, version, pypy_version = describe(pypy)
+    out = FIXTURES / "asm" / f"pypy-{pypy_version}-py{'.'.join(version.split('.')[:2])}"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="course-fixtures-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "asm_program.py").write_text(ASM_PROGRAM)
+        log = tmp / "run.pypylog"
+        r = run([pypy, "asm_program.py"], tmp, {"PYPYLOG": f"{','.join(ASM_CATEGORIES)}:{log}"})
+        if r.returncode:
+            sys.exit(f"asm_program.py failed:\n{r.stderr}")
+        text = log.read_text().replace(os.path.realpath(tmp) + os.sep, TB_FOLDER + "/")
+        text = text.replace(str(tmp) + os.sep, TB_FOLDER + "/")
+        with gzip.GzipFile(out / "pypylog.gz", "wb", mtime=0) as dst:
+            dst.write(text.encode())
+        (out / "asm_program.py").write_text(ASM_PROGRAM)
+    meta = {"implementation": impl, "python_version": version, "pypy_version": pypy_version,
+            "recorded": datetime.datetime.now(datetime.timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"),
+            "pypylog": {"file": "pypylog.gz", "program": "asm_program.py",
+                        "command": f"PYPYLOG={','.join(ASM_CATEGORIES)}:run.pypylog pypy "
+                                   f"asm_program.py (its folder written as {TB_FOLDER})",
+                        "bytes_uncompressed": len(text.encode()),
+                        "bytes_gzip": (out / "pypylog.gz").stat().st_size},
+            "recorded_with": "tools/record_fixtures.py"}
+    (out / "fixture.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}: log {meta['pypylog']['bytes_uncompressed']:,} bytes "
+          f"({meta['pypylog']['bytes_gzip']:,} gzipped)")
     return out
 
 
@@ -237,7 +285,12 @@ def main(argv=None):
                     help="the PyPy to record on (needs vmprof; default: .venv-pypy's)")
     ap.add_argument("--cpython", action="append", default=[],
                     help="also record this CPython's tracebacks (repeatable)")
+    ap.add_argument("--asm-only", action="store_true",
+                    help="record only the machine-code fixture (tests/fixtures/asm/)")
     args = ap.parse_args(argv)
+    if args.asm_only:
+        record_asm(args.pypy)
+        return
     record_pypy(args.pypy, tracebacks=True)
     for python in args.cpython:
         record_tracebacks(python)

@@ -30,7 +30,9 @@ a thread number (``0# [hex] {name``); that is accepted too.
 Parsing is streaming: the file is read in chunks of about a megabyte, section markers are found
 with one regular expression over each chunk, and only the bodies of the sections this module
 understands are kept (``jit-log-opt-loop``/``-bridge``, ``jit-summary``, ``jit-backend-counts``,
-``jit-mem-looptoken-alloc``, the aborts in ``jit-tracing``, ``gc-minor``, ``gc-collect-step``,
+``jit-mem-looptoken-alloc``, ``jit-tracing`` (the bytecodes each attempt traced and its abort,
+with PyPy's verdicts from ``jit-abort-longest-function`` and ``jit-disableinlining``),
+``gc-minor``, ``gc-collect-step``,
 ``gc-collect-done``). Everything else (``jit-backend-dump`` is most of a ``PYPYLOG=jit`` log)
 only counts towards the section tree. A loop keeps its operations as the text PyPy wrote (one
 compact string); :attr:`Trace.ops` parses them when first asked.
@@ -50,7 +52,8 @@ from .ops import (ALLOC_OPS, Bridge, Counts, Guard, Loop, MergePoint, Op, Pypylo
                   op_kind, parse_location, parse_op, parse_trace)
 from .scan import Section, SectionNode, iter_gc_events, iter_sections, iter_traces
 from .sections import (BackendCounts, GcCollectDone, GcMinor, GcStep, JitSummary, TracingAbort,
-                       parse_backend_counts, parse_summary)
+                       function_key, line_key, parse_backend_counts, parse_summary,
+                       parse_tracing)
 
 __all__ = [
     "PypylogError",
@@ -81,6 +84,9 @@ __all__ = [
     "parse_trace",
     "parse_summary",
     "parse_backend_counts",
+    "parse_tracing",
+    "function_key",
+    "line_key",
     "DEFAULT_CATEGORIES",
     "require_pypy",
     "tick_rate",

@@ -19,10 +19,13 @@ from .scan import iter_sections
 
 #: What :func:`capture` logs unless told otherwise: the optimized loops and bridges, their run
 #: counters, the JIT's summary, loop allocations (to count temporary callbacks), tracing (with
-#: its aborts) and the GC's minor and major collections. Not ``jit-backend``: its prefix also
-#: matches ``jit-backend-dump``, hundreds of megabytes of machine code in hex.
+#: its aborts, and PyPy's verdict on a trace too long: which function it stops inlining) and
+#: the GC's minor and major collections. Not ``jit-backend``: its prefix also matches
+#: ``jit-backend-dump``, hundreds of megabytes of machine code in hex; not ``jit-abort-log``
+#: (the whole partial trace of the first abort, thousands of operations).
 DEFAULT_CATEGORIES = ("jit-tracing", "jit-log-opt", "jit-backend-counts", "jit-summary",
-                      "jit-mem-looptoken-alloc", "gc-minor", "gc-collect")
+                      "jit-mem-looptoken-alloc", "jit-abort-longest-function",
+                      "jit-disableinlining", "gc-minor", "gc-collect")
 
 
 

@@ -13,8 +13,8 @@ from ..formatting import format_seconds
 from ..formatting import plural as _plural
 from .ops import Bridge, Loop, parse_trace
 from .scan import SectionNode, _scan
-from .sections import (BackendCounts, JitSummary, TracingAbort, _gc_done, _gc_minor, _gc_step,
-                       parse_backend_counts, parse_summary)
+from .sections import (BackendCounts, JitSummary, _gc_done, _gc_minor, _gc_step,
+                       parse_backend_counts, parse_summary, parse_tracing)
 
 # ============================================================================ the whole log
 
@@ -66,6 +66,9 @@ class PypyLog:
     warnings: list
     unclosed: tuple = ()
     categories_logged: Optional[tuple] = None
+    #: ``"co_name;file:firstlineno"`` -> how many ``jit-tracing`` sections traced its code
+    #: (attempts that were compiled and attempts that aborted alike).
+    traced: dict = field(default_factory=dict)
     _categories: Optional[dict] = field(default=None, repr=False)
 
     # -- basic facts
@@ -299,7 +302,8 @@ def parse(source, *, wall_seconds: Optional[float] = None, keep_ops: bool = True
     gc_done: list = []
     aborts: list = []
     state = {"summary": None, "summary_tick": None, "counts": None, "tmp": None,
-             "bad_headers": 0}
+             "bad_headers": 0, "verdicts": []}
+    traced: dict = {}
 
     def on_trace(start, stop, body, complete):
         trace = parse_trace(body, start=start, stop=stop, keep_ops=keep_ops, complete=complete)
@@ -331,10 +335,14 @@ def parse(source, *, wall_seconds: Optional[float] = None, keep_ops: bool = True
             state["tmp"] += body.count("allocating Loop # -1")
 
     def on_tracing(start, stop, body, complete):
-        if "~~~ ABORTING TRACING" in body:
-            for line in body.split("\n"):
-                if line.startswith("~~~ ABORTING TRACING"):
-                    aborts.append(TracingAbort(start, line[20:].strip()))
+        found, per = parse_tracing(start, body, state["verdicts"])
+        aborts.extend(found)
+        state["verdicts"] = []
+        for key in per:
+            traced[key] = traced.get(key, 0) + 1
+
+    def on_verdict(start, stop, body, complete):
+        state["verdicts"].extend(line.strip() for line in body.split("\n") if line.strip())
 
     handlers = {
         "jit-log-opt-loop": on_trace,
@@ -343,6 +351,8 @@ def parse(source, *, wall_seconds: Optional[float] = None, keep_ops: bool = True
         "jit-backend-counts": on_counts,
         "jit-mem-looptoken-alloc": on_alloc,
         "jit-tracing": on_tracing,
+        "jit-abort-longest-function": on_verdict,
+        "jit-disableinlining": on_verdict,
         "gc-minor": lambda s, e, b, c: gc_minor.append(_gc_minor(s, e, b)),
         "gc-collect-step": lambda s, e, b, c: gc_steps.append(_gc_step(s, e, b)),
         "gc-collect-done": lambda s, e, b, c: gc_done.append(_gc_done(s, e, b)),
@@ -374,7 +384,7 @@ def parse(source, *, wall_seconds: Optional[float] = None, keep_ops: bool = True
         gc_minor=gc_minor, gc_steps=gc_steps, gc_done=gc_done, aborts=aborts,
         tmp_callbacks=state["tmp"], wall_seconds=wall_seconds, seconds_per_tick=spt,
         clock=clock_text, warnings=warnings, unclosed=tuple(scanner.unclosed),
-        categories_logged=tuple(categories) if categories else None,
+        categories_logged=tuple(categories) if categories else None, traced=traced,
         _categories=category_times)
     if log.empty:
         log.warnings.insert(0, log.headline())

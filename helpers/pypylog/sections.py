@@ -156,10 +156,70 @@ class GcCollectDone:
 
 @dataclass(frozen=True, slots=True)
 class TracingAbort:
-    """``~~~ ABORTING TRACING <reason>`` in a ``jit-tracing`` section."""
+    """``~~~ ABORTING TRACING <reason>`` in a ``jit-tracing`` section, with what that section
+    says about the attempt: ``start`` the location text of the first bytecode traced (where
+    tracing began: a loop's header or a function's entry), ``tail`` the last distinct lines
+    traced before giving up (location texts, oldest first), ``bytecodes`` how many bytecodes
+    were traced, ``functions`` ``("co_name;file:firstlineno", bytecodes)`` pairs, most first
+    (which code made the trace long), and ``notes`` the lines of the nested
+    ``jit-abort-longest-function`` and ``jit-disableinlining`` sections when they were logged
+    (PyPy's own verdict: "disabled inlining <location>", "found new longest: <location> N")."""
 
     tick: int
     reason: str
+    start: Optional[str] = None
+    tail: tuple = ()
+    bytecodes: int = 0
+    functions: tuple = ()
+    notes: tuple = ()
+
+
+#: How many of the last distinct traced lines an abort keeps (:attr:`TracingAbort.tail`).
+ABORT_TAIL = 40
+
+
+def function_key(location: str) -> Optional[str]:
+    """``"f;/p/x.py:4-6~#12 FOR_ITER"`` -> ``"f;/p/x.py:4"`` (the code object: name, file and
+    first line); None for text that is not a Python location."""
+    head, sep, _ = location.partition("~#")
+    if not sep or ";" not in head or " " in head.partition(";")[0]:
+        return None
+    key, dash, line = head.rpartition("-")
+    return key if dash and line.lstrip("-").isdigit() else None
+
+
+def line_key(location: str) -> Optional[str]:
+    """``"f;/p/x.py:4-6~#12 FOR_ITER"`` -> ``"f;/p/x.py:4-6"`` (the code object and line)."""
+    head, sep, _ = location.partition("~#")
+    return head if sep and ";" in head else None
+
+
+def parse_tracing(tick: int, body: str, notes=()) -> tuple:
+    """One ``jit-tracing`` body: ``(aborts, functions)``, the :class:`TracingAbort` s it ends
+    with (usually none or one) and ``{function key: bytecodes traced}`` of the whole attempt.
+    ``notes`` are the lines of the nested verdict sections logged inside it."""
+    aborts, per, tail = [], {}, []
+    start, n, last = None, 0, None
+    for line in body.split("\n"):
+        if "~#" in line:
+            key = function_key(line)
+            if key is None:
+                continue
+            n += 1
+            per[key] = per.get(key, 0) + 1
+            if start is None:
+                start = line.strip()
+            lk = line_key(line)
+            if lk != last:
+                last = lk
+                tail.append(line.strip())
+                if len(tail) > 2 * ABORT_TAIL:
+                    del tail[:ABORT_TAIL]
+        elif line.startswith("~~~ ABORTING TRACING"):
+            top = tuple(sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))[:8])
+            aborts.append(TracingAbort(tick, line[20:].strip(), start, tuple(tail[-ABORT_TAIL:]),
+                                       n, top, tuple(notes)))
+    return aborts, per
 
 
 def _key_values(body: str) -> dict:
