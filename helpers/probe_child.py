@@ -4,6 +4,7 @@ interpreter is, as one line of JSON on stdout.
     python probe_child.py                  what this interpreter is
     python probe_child.py --missing M...   which of the modules M cannot be imported
     python probe_child.py --purelib        where this interpreter's pure-Python packages go
+    python probe_child.py --build          its C headers' folder and extension-module suffix
 
 Implementation, language version, PyPy version and JIT, executable and prefix; on PyPy also the
 nursery it runs with (``gc.get_stats()``, in bytes), which :mod:`helpers.nursery` reads from a
@@ -68,9 +69,20 @@ def purelib():
     return sysconfig.get_paths()["purelib"]
 
 
+def build():
+    """What building a C extension for this interpreter needs (``sysconfig`` takes a
+    quarter of a second to import on PyPy: hence a flag of its own)."""
+    import sysconfig
+
+    return {"include": sysconfig.get_paths()["include"],
+            "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX")}
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--missing"]:
         print(json.dumps(missing(sys.argv[2:])))
+    elif sys.argv[1:2] == ["--build"]:
+        print(json.dumps(build()))
     elif sys.argv[1:2] == ["--purelib"]:
         print(json.dumps(purelib()))
     else:

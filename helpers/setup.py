@@ -368,12 +368,26 @@ def setup() -> None:
         # --no-deps: the PyPy lines of requirements.txt are complete; this keeps pyperf's
         # psutil (optional at run time, not installable on PyPy) out.
         ensure_venv(PYPY_VENV, pypy, pypy_id, "pypy3-venv", pypy_venv_runs, ["--no-deps"])
+        ensure_build_tools(cpython, pypy)
         put_repo_on_path()
         ensure_binutils()
     finally:
         venv_runs.close()
         pypy_venv_runs.close()
         lock.release()  # lab and test run without holding it
+
+
+def ensure_build_tools(cpython: str, pypy: str) -> None:
+    """Lesson 12 builds a small C extension for both interpreters: as root, install gcc and the
+    C headers of Debian's interpreters (/usr/bin/python3.X, /usr/bin/pypy3.X) when missing.
+    Elsewhere the lesson itself says what is missing. File checks only: no interpreter starts."""
+    missing = ["gcc"] if shutil.which("gcc") is None else []
+    for exe, package in ((cpython, "python3-dev"), (pypy, "pypy3-dev")):
+        if os.path.dirname(exe) == "/usr/bin" and not (
+                Path("/usr/include", os.path.basename(exe), "Python.h").is_file()):
+            missing.append(package)
+    if missing and can_apt() and not apt_install(*missing):
+        say(f"could not install {' '.join(missing)}: lesson 12 will say what it cannot build")
 
 
 def ensure_binutils() -> None:

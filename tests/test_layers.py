@@ -21,7 +21,7 @@ LAYERS = {
     "runner": 2, "plots": 2, "disasm": 2,
     "pypylog": 3,
     "stats": 3, "vmprofread": 3, "failures": 3,
-    "timing": 4, "pairs": 4, "wheretime": 4, "traceview": 4, "tracemodel": 4, "findings": 4, "reportpage": 4, "traces": 4, "profiling": 4, "objects": 4,
+    "timing": 4, "pairs": 4, "wheretime": 4, "traceview": 4, "tracemodel": 4, "findings": 4, "reportpage": 4, "traces": 4, "profiling": 4, "objects": 4, "cext": 4,
     "whynot": 4,
     "report": 5, "grade": 5,
     "magics": 6, "cli": 6, "checks": 6, "setup": 6, "__init__": 6, "__main__": 6,
