@@ -378,7 +378,7 @@ def setup() -> None:
 
 
 def ensure_build_tools(cpython: str, pypy: str) -> None:
-    """Lesson 12 builds a small C extension for both interpreters: as root, install gcc and the
+    """Lesson 11 builds a small C extension for both interpreters: as root, install gcc and the
     C headers of Debian's interpreters (/usr/bin/python3.X, /usr/bin/pypy3.X) when missing.
     Elsewhere the lesson itself says what is missing. File checks only: no interpreter starts."""
     missing = ["gcc"] if shutil.which("gcc") is None else []
@@ -387,7 +387,7 @@ def ensure_build_tools(cpython: str, pypy: str) -> None:
                 Path("/usr/include", os.path.basename(exe), "Python.h").is_file()):
             missing.append(package)
     if missing and can_apt() and not apt_install(*missing):
-        say(f"could not install {' '.join(missing)}: lesson 12 will say what it cannot build")
+        say(f"could not install {' '.join(missing)}: lesson 11 will say what it cannot build")
 
 
 def ensure_binutils() -> None:

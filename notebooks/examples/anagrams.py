@@ -6,7 +6,7 @@
 
 Each word's letters, sorted, are its key: words with the same key are anagrams of each other. The
 generated words come from a small alphabet so that many of them collide. Prints how many groups
-there are and the largest few. Lesson 11 of the course reports on it with helpers.report; runs on
+there are and the largest few. Lesson 12 of the course reports on it with helpers.report; runs on
 Python 3.9+ (PyPy or CPython), standard library only.
 """
 
