@@ -9,10 +9,12 @@ Stdlib and vmprof only, Python 3.9-compatible.
 
 Repeated runs execute the same code object in the same module dict, emptied and given back a
 fresh module's names before each run: every run starts from fresh globals (modules it imported
-stay imported), while PyPy's compiled loops stay valid. (A new dict per run made PyPy slower at every
-run: its machine code checks which globals dict it runs with, so each new dict failed those
-checks and added bridges that later runs went through too. A new code object per run would
-keep the speed but make each function one row per run in the profile.)
+stay imported). A new dict per run made PyPy slower at every run: nothing invalidated the first
+run's loops, so each later run entered them, failed their checks on the objects the first run's
+globals held (its class, its functions) and went through a chain of bridges, one more per run.
+Emptying the one dict invalidates the loops that read it, so each run gets loops of its own.
+(A new code object per run would also keep the speed, but make each function one row per run
+in the profile.)
 """
 
 import builtins
@@ -47,9 +49,8 @@ def main_module(target):
 def reset_globals(module, initial, done):
     """Empty ``module``'s dict in place and put a fresh module's names back.
 
-    The dict object stays the same, so the JIT's machine code, which checks which dict it runs
-    with, stays valid; the names in it are new, so a loop that read them may be compiled again in
-    the next run (a little warm-up per run, not a pile of bridges). The
+    Emptying the dict invalidates PyPy's loops that read its names, so the next run compiles
+    its own (a little warm-up per run) instead of piling bridges onto the old ones. The
     functions and classes the last run defined are kept alive in ``done`` until vmprof.disable(),
     which names the code it sampled (CPython's vmprof names only code objects still alive then,
     and a function made by exec() has new code at every run); its data is let go.

@@ -328,8 +328,9 @@ main(sys.argv[1], int(sys.argv[2]))
 
 @pytest.mark.pypy
 def test_repeated_runs_on_pypy_do_not_get_slower(tmp_path):
-    # With a new globals dict per run, every run was slower than the one before (2-3x by the
-    # eighth): the first run's loop checks for its own dict, and each run added a bridge to it.
+    # With a new globals dict per run, each run was slower than the one before (2-3x by the
+    # tenth): the first run's loop stayed valid, failed its checks on the new run's class and
+    # functions, and each run added one more bridge to the chain every iteration went through.
     script, seconds = tmp_path / "rounds.py", tmp_path / "seconds.txt"
     script.write_text(ROUNDS_PROGRAM)
     prof = helpers.profile(script, args=[seconds, 1500], repeat=10, min_samples=0)
