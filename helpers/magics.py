@@ -26,7 +26,7 @@ from .profiling import profile, profile_both
 from .pypylog import capture
 from .runner import run
 from .timing import race
-from .traces import trace
+from .traces import ASM_TOP, trace
 from .wheretime import where_time_goes
 
 
@@ -157,16 +157,21 @@ class CourseMagics(Magics):
     @argument("--jit", default=None, help="PyPy --jit options, e.g. threshold=200")
     @argument("--keep", default=None, help="save the raw log to this path")
     @argument("--html", default=None, help="also write the view as a standalone page here")
+    @argument("--assembler", type=int, nargs="?", const=ASM_TOP, default=None, metavar="N",
+              help=f"also show the machine code of the N most-run traces (default N: {ASM_TOP}; "
+                   "needs binutils' objdump)")
     @argument("-o", "--output", action="store_true", help="return the Traces object")
     @cell_magic
     def jitview(self, line, cell):
         """Run the cell once on PyPy and show the JIT's traces (loops and bridges by runs, each
-        mapped to the cell's lines with its operations)."""
+        mapped to the cell's lines with its operations; with ``--assembler``, the machine code
+        of the most-run ones too)."""
         __tracebackhide__ = True
 
         args = parse_argstring(self.jitview, line)
         result = trace(cell, top=args.top, all=args.all, timeout=args.timeout, jit=args.jit,
-                       keep=args.keep)
+                       keep=args.keep,
+                       assembler=args.assembler if args.assembler is not None else False)
         sys.stdout.write(result.stdout)
         if args.html:
             result.to_html(args.html)

@@ -10,10 +10,11 @@
 How it works: a small driver (stdlib plus vmprof, Python 3.9-compatible) runs in the chosen
 interpreter's venv. It opens the profile file in a private temp dir, calls
 ``vmprof.enable(..., native=False)`` (no native stacks, hence no libunwind), runs the program with
-``exec`` ``repeat`` times in one process (what repeated runs print is dropped), and writes how
-long each run took. The profile is then
-read here, on CPython, with ``vmprof.read_profile`` and the temp dir is removed (``keep=`` copies
-the raw profile out first, e.g. for ``vmprofshow``).
+``exec`` ``repeat`` times in one process (what repeated runs print is dropped), each run in the
+same module dict emptied to a fresh module's names (so PyPy's compiled loops stay valid and a
+later run is not slower), and writes how long each run took. The profile is then read here,
+on CPython, with ``vmprof.read_profile`` and the temp dir is removed (``keep=`` copies the raw
+profile out first, e.g. for ``vmprofshow``).
 
 vmprof samples the stack on a timer; on the course's machines that tops out at a few hundred
 samples a second, fewer on PyPy. A profile with fewer than ``min_samples`` samples is redone once,

@@ -2,7 +2,8 @@
 
 :func:`read_profile` reads a profile written on either interpreter with vmprof's own reader and
 returns its stats and a :class:`Frame` tree rooted at the program's module level (the driver's
-frames, :data:`ENTRY` and above, and ``runpy``'s are cut off); :func:`function_table` turns a
+frames, :data:`ENTRY` and above, and ``runpy``'s are cut off), with each function once per call
+path however many code objects it had (:func:`merge_frames`); :func:`function_table` turns a
 tree into the functions by self and total share.
 """
 
@@ -12,7 +13,8 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Optional
 
-__all__ = ["read_profile", "function_table", "Frame", "ProfileError", "EmptyProfile", "ENTRY"]
+__all__ = ["read_profile", "function_table", "merge_frames", "Frame", "ProfileError",
+           "EmptyProfile", "ENTRY"]
 
 ENTRY = "_course_profiled_program"  # vmprof_child.py's function that runs the program
 
@@ -79,13 +81,41 @@ def _short(path: str) -> str:
 
 def _convert(node) -> Frame:
     kind, name, line, file = _split_name(node.name)
-    children = sorted((_convert(c) for c in node.children.values()),
-                      key=lambda f: (-f.count, f.name))
+    children = merge_frames(_convert(c) for c in node.children.values())
     count = float(node.count)
     own = count - sum(c.count for c in children)
     return Frame(name=name, file=file, line=line, kind=kind, count=count,
                  self_count=max(own, 0.0), children=children,
                  lines={int(k): float(v) for k, v in node.lines.items()})
+
+
+def merge_frames(frames) -> list:
+    """Siblings that are the same function (kind, name, file, first line) as one frame each.
+
+    vmprof tells code objects apart by address, so a function whose code was made more than once
+    (``exec`` or ``compile`` of the same source, as namedtuple and dataclasses do at every run of
+    a repeated profile) is several siblings with the same name; here their counts, lines and
+    subtrees are added up. Sorted by count, largest first.
+    """
+    groups: dict = {}
+    for frame in frames:
+        groups.setdefault((frame.kind,) + frame.key, []).append(frame)
+    out = []
+    for same in groups.values():
+        if len(same) == 1:
+            out.append(same[0])
+            continue
+        lines: dict = {}
+        for frame in same:
+            for k, v in frame.lines.items():
+                lines[k] = lines.get(k, 0.0) + v
+        first = same[0]
+        out.append(Frame(name=first.name, file=first.file, line=first.line, kind=first.kind,
+                         count=sum(f.count for f in same),
+                         self_count=sum(f.self_count for f in same),
+                         children=merge_frames(c for f in same for c in f.children),
+                         lines=lines))
+    return sorted(out, key=lambda f: (-f.count, f.name))
 
 
 def _is_runpy(frame: Frame) -> bool:

@@ -1,7 +1,8 @@
-"""The trace viewer's machine-code level: the backend's dumps read from a PYPYLOG recorded on
-PyPy 7.3.11 (tests/fixtures/asm/, tools/record_fixtures.py), disassembled by objdump and tied to
-the operations; objdump missing; truncated and corrupt dumps; the page without it unchanged;
-escaping; a real run."""
+"""The trace viewer's machine-code level: the backend's dumps read from PYPYLOGs recorded on
+PyPy 7.3.11 (Python 3.9, Debian 12) and 7.3.19 (Python 3.11, Debian 13) (tests/fixtures/asm/,
+tools/record_fixtures.py --asm-only; every fixture test runs on each), disassembled by objdump
+and tied to the operations; objdump missing; truncated and corrupt dumps; the page without it
+unchanged; escaping; a real run."""
 
 import gzip
 import json
@@ -45,10 +46,32 @@ def recorded(request, tmp_path_factory):
 
 def test_the_fixture_is_small_and_has_dumps():
     assert FOLDERS, "no tests/fixtures/asm/pypy-*/: record with tools/record_fixtures.py --asm-only"
+    versions = set()
     for folder in FOLDERS:
         meta = json.loads((folder / "fixture.json").read_text())
+        python = ".".join(meta["python_version"].split(".")[:2])
+        assert folder.name == f"pypy-{meta['pypy_version']}-py{python}", folder
         assert meta["pypylog"]["bytes_gzip"] < 50_000
         assert all(c in meta["pypylog"]["command"] for c in BACKEND_CATEGORIES)
+        versions.add(meta["pypy_version"])
+    # the PyPys learners have: Debian 12's and Debian 13's (their logs differ: 7.3.19 writes
+    # int_is_zero where 7.3.11 wrote int_eq(x, 0), and line -1 for a JUMP_ABSOLUTE)
+    assert {"7.3.11", "7.3.19"} <= versions, versions
+
+
+def test_the_two_pypys_logged_what_they_differ_in():
+    # so the fixtures stay two different PyPys' logs, each tested above
+    texts = {}
+    for folder in FOLDERS:
+        meta = json.loads((folder / "fixture.json").read_text())
+        texts[meta["pypy_version"]] = gzip.decompress(
+            (folder / meta["pypylog"]["file"]).read_bytes()).decode()
+    assert "int_is_zero(" in texts["7.3.19"] and "int_is_zero(" not in texts["7.3.11"]
+    assert ":2--1~#50 JUMP_ABSOLUTE" in texts["7.3.19"]
+    log = pypylog.parse(iter(texts["7.3.19"].splitlines()))
+    jumps = [op.merge_point for op in log.loops[0].ops
+             if op.merge_point is not None and op.merge_point.opname == "JUMP_ABSOLUTE"]
+    assert jumps and all(m.line == -1 and m.first_line == 2 for m in jumps)
 
 
 # ---------------------------------------------------------------- parsing the dumps

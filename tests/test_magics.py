@@ -1,5 +1,7 @@
 """The cell magics, driven through a real IPython shell."""
 
+import os
+
 import pytest
 
 from helpers.runner import ChildError
@@ -54,3 +56,44 @@ def test_bad_arguments_are_reported(ip):
     from IPython.core.error import UsageError
     with pytest.raises(UsageError):
         ip.run_cell_magic("race", "--samples many", "pass")
+
+
+JIT_CELL = """
+def f(n):
+    s = 0
+    for i in range(n):
+        if i % 7 == 0:
+            s += i * 2
+        else:
+            s += 1
+    return s
+
+print(f(100000))
+"""
+
+
+@pytest.mark.pypy
+@pytest.mark.parametrize("option, wanted", [("--assembler", None), ("--assembler 1", 1)])
+def test_jitview_magic_shows_the_machine_code(ip, capsys, option, wanted):
+    from helpers import disasm, traces
+
+    if not disasm.objdump_path():
+        if os.environ.get("CI"):
+            pytest.fail("CI must test the disassembly, but objdump is missing: "
+                        "apt-get install -y binutils")
+        pytest.skip("objdump not installed (apt-get install binutils)")
+    result = ip.run_cell_magic("jitview", f"{option} -o", JIT_CELL)
+    assert capsys.readouterr().out == "1428614284\n"
+    wanted = min(traces.ASM_TOP if wanted is None else wanted, len(result.shown))
+    with_code = [info for info in result.shown if info.assembler is not None]
+    assert with_code == result.shown[:wanted] and wanted >= 1
+    assert all(info.assembler.n_instructions > 10 and not info.assembler.note
+               for info in with_code)
+    assert str(result.machine_code(1)).startswith("Loop 1: ")
+    assert result.to_html().count('<details class="tv-asm">') == wanted
+
+
+def test_jitview_magic_rejects_a_bad_assembler_count(ip):
+    from IPython.core.error import UsageError
+    with pytest.raises(UsageError):
+        ip.run_cell_magic("jitview", "--assembler many", "pass")

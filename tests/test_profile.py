@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers.profiling import (LINES_UNSUPPORTED, EmptyProfile, ProfileError, function_table,
-                               read_profile)
+from helpers.profiling import (LINES_UNSUPPORTED, EmptyProfile, Frame, ProfileError,
+                               function_table, read_profile)
+from helpers.vmprofread import merge_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -290,3 +291,118 @@ def test_two_crashes_are_the_programs_own_and_raise(program, monkeypatch):
     _crash_first(monkeypatch, 2)
     with pytest.raises(ChildError, match="SIGSEGV"):
         helpers.profile(program, interpreter="cpython", args=["0.3"], min_samples=0)
+
+
+# ----------------------------------------------------------------------------- repeated runs
+
+# Each run times its work in CPU seconds (the machine is shared: wall time is noisy) and appends
+# them to the file named by argv[1]. A class and module-level functions, as lessons have, and no
+# global written after the work: then the loops of the first run stay valid for the next one.
+ROUNDS_PROGRAM = """
+import sys, time
+
+class Point(object):
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+    def norm1(self):
+        return abs(self.x) + abs(self.y)
+
+def hot(n):
+    total = 0
+    for i in range(n):
+        total += Point(i, -i).norm1() % 7
+    return total
+
+def main(path, rounds):
+    start = time.process_time()
+    for _ in range(rounds):
+        hot(30000)
+    with open(path, "a") as f:
+        f.write("%r\\n" % (time.process_time() - start))
+
+main(sys.argv[1], int(sys.argv[2]))
+"""
+
+
+@pytest.mark.pypy
+def test_repeated_runs_on_pypy_do_not_get_slower(tmp_path):
+    # With a new globals dict per run, each run was slower than the one before (2-3x by the
+    # tenth): the first run's loop stayed valid, failed its checks on the new run's class and
+    # functions, and each run added one more bridge to the chain every iteration went through.
+    script, seconds = tmp_path / "rounds.py", tmp_path / "seconds.txt"
+    script.write_text(ROUNDS_PROGRAM)
+    prof = helpers.profile(script, args=[seconds, 1500], repeat=10, min_samples=0)
+    cpu = [float(x) for x in seconds.read_text().split()]
+    assert len(cpu) == len(prof.times) == 10
+    assert cpu[-1] <= 2 * min(cpu), f"CPU seconds per run grew: {cpu}"
+    table = prof.table(full=True)
+    assert table["function"].value_counts().max() == 1, table  # each function once
+    assert {"hot", "__init__", "norm1"} <= set(table["function"])
+
+
+def test_every_run_starts_from_fresh_globals():
+    # a leftover from the run before, or a missing module name, fails the program
+    code = ("assert 'seen' not in globals(), sorted(globals())\n"
+            "assert __name__ == '__main__' and __file__.endswith('snippet.py')\n"
+            "import sys\n"
+            "assert sys.modules['__main__'].__dict__ is globals()\n"
+            "seen = 1\n"
+            "total = sum(i % 7 for i in range(200000))\n")
+    prof = helpers.profile(code, interpreter="cpython", repeat=3, min_samples=0)
+    assert len(prof.times) == 3
+
+
+def test_merge_frames_adds_up_one_function():
+    def f(count, self_count, children=(), lines=None, line=4, kind="py"):
+        return Frame("work", "/p/a.py", line, kind, count, self_count, list(children),
+                     dict(lines or {}))
+
+    leaf = lambda c: Frame("inner", "/p/a.py", 9, "py", c, c)
+    first = f(10.0, 6.0, [leaf(4.0)], {5: 6.0})
+    second = f(5.0, 2.0, [leaf(3.0)], {5: 1.0, 6: 1.0})
+    other_line = f(2.0, 2.0, line=12)  # another function of the same name
+    native = f(1.0, 1.0, kind="n")
+    merged = merge_frames([second, other_line, first, native])
+    assert [(m.name, m.line, m.kind, m.count) for m in merged] == [
+        ("work", 4, "py", 15.0), ("work", 12, "py", 2.0), ("work", 4, "n", 1.0)]
+    work = merged[0]
+    assert work.self_count == 8.0 and work.lines == {5: 7.0, 6: 1.0}
+    assert [(c.name, c.count, c.self_count) for c in work.children] == [("inner", 7.0, 7.0)]
+    assert first.count == 10.0 and len(first.children) == 1  # the inputs are left as they were
+    root = Frame("<module>", "/p/a.py", 1, "py", 18.0, 0.0, merged)
+    table = function_table(root).set_index(["function", "line"])
+    assert table.loc[("work", 4), "self samples"] == 9.0  # py and native rows add up here
+    assert table.loc[("inner", 9), "total %"] == pytest.approx(100 * 7 / 18)
+
+
+@pytest.mark.pypy
+def test_a_function_compiled_twice_is_one_row():
+    # Two code objects of one function (same file, name, first line), as exec() makes them:
+    # vmprof keeps them apart by address; the tree and the table show one function. (On PyPy:
+    # CPython's vmprof names only one of the two.)
+    code = ("import time\n"
+            "SRC = 'def work(t):\\n    end = time.perf_counter() + t\\n'"
+            " '    while time.perf_counter() < end:\\n        sum(range(500))\\n'\n"
+            "made = []\n"
+            "for _ in range(2):\n"
+            "    ns = {'time': time}\n"
+            "    exec(compile(SRC, 'made.py', 'exec'), ns)\n"
+            "    made.append(ns['work'])\n"
+            "assert made[0].__code__ is not made[1].__code__\n"
+            "for work in made:\n"
+            "    work(0.3)\n")
+    prof = helpers.profile(code, min_samples=0)
+    raw = [n for n in _raw_nodes(prof.stats.get_tree()) if ":work:" in str(n.name)]
+    assert len(raw) == 2, [n.name for n in raw]  # vmprof's own tree: one node per code object
+    works = [f for f, _ in prof.tree.walk() if f.name == "work"]
+    assert len(works) == 1 and works[0].file == "made.py", [(f.name, f.count) for f in works]
+    assert works[0].count == sum(n.count for n in raw)
+    assert list(prof.table()["function"]).count("work") == 1
+
+
+def _raw_nodes(node):
+    yield node
+    for child in node.children.values():
+        yield from _raw_nodes(child)
