@@ -229,9 +229,9 @@ class Convergence:
         text = (f"{_plural(len(rounds), 'round')} of {sizes} samples "
                 f"({format_seconds(self.spent(key))} of its {self.budget:g} s budget)")
         if not self.steady(key):
-            text += (f"; no steady state within the budget: about "
-                     f"{format_seconds(self.needed[key])} more in one process would be needed "
-                     f"(pass budget={self.suggestion(key)})")
+            text += (f"; no steady state within the budget: it would need a process of "
+                     f"about {format_seconds(self.needed[key])} (pass budget="
+                     f"{self.suggestion(key)})")
         return text
 
 
