@@ -460,7 +460,33 @@ def _race_section(path, args, cwd, interpreters, smoke, failures, timeout, budge
             stop.set()
     c = r.convergence
     summary = f"{r.headline()} Race time {c.seconds:.0f} s."
+    rewarm = _rewarm_warning(r, smoke["pypy"])
+    if rewarm:
+        r.warnings.append(rewarm)
+        summary += " " + rewarm[0].upper() + rewarm[1:]
     return Section("race", title, "ok", summary, r)
+
+
+#: PyPy's steady run at least this share of its first run: it did not warm up in the race.
+REWARM = 0.8
+
+
+def _rewarm_warning(r, smoked) -> str:
+    """A warning when PyPy's runs in the race are hardly faster than its first, cold run (the
+    smoke run, start-up taken off), or "" when they are."""
+    key = list(r.results)[1]
+    start = r.summary.loc[key, "startup_s"]
+    first = smoked.wall - (start if start == start else 0.0)
+    steady = r.warmups[key].median
+    if first <= 0 or steady < REWARM * first:
+        return ""
+    return (f"PyPy ran the script in the race at {steady / first:.0%} of the time of its first, "
+            f"cold run ({format_seconds(steady)} against {format_seconds(first)}): it did not "
+            "warm up across runs, most likely because each run defines the script's functions "
+            "and classes anew and the JIT's code is specialised on those objects, so it "
+            "compiles again every run: the race then measures a cold start each time. To see "
+            "PyPy warm, give one run more work (a bigger input or a repeat argument) so the "
+            "hot loops run longer within a run.")
 
 
 def _where_section(path, cap, failures, top) -> Section:

@@ -452,3 +452,17 @@ def test_a_race_round_that_hangs_is_killed_once_and_named(tmp_path):
         s.summary, s.summary
     assert "timeout=2" in s.summary and "--timeout" in s.summary
     assert took < 3 + 12, f"one race timeout (3 s), not one per interpreter: {took:.1f} s"
+
+
+def test_a_race_where_pypy_never_warms_says_so():
+    from helpers.report import _rewarm_warning
+
+    def race_with(pypy_median):
+        curves = {"cpython": lambda i: 1.0, "pypy": lambda i: pypy_median}
+        return timing.race_until_steady("_report_run()", startup=False, budget=30.0,
+                                        first_run=1.0, measure=fake_round(curves))
+
+    smoked = types.SimpleNamespace(wall=1.0)
+    text = _rewarm_warning(race_with(0.9), smoked)
+    assert "90% of the time of its first, cold run" in text and "more work" in text
+    assert _rewarm_warning(race_with(0.3), smoked) == ""
