@@ -214,12 +214,12 @@ class Convergence:
         return float(sum(r.seconds for r in self.rounds[key]))
 
     def suggestion(self, key) -> Optional[int]:
-        """The budget to pass so that a new race would reach the needed samples: its first
-        round again plus the needed round (None when steady)."""
+        """The budget to suggest (None when steady): what this race spent on ``key`` plus the
+        process it would still need, and more than the budget it had."""
         need = self.needed.get(key)
         if need is None:
             return None
-        return suggest_budget(self.rounds[key][0].seconds + need)
+        return suggest_budget(max(self.spent(key) + need, 1.25 * self.budget))
 
     def describe(self, key) -> str:
         """One clause on the rounds of ``key``: "1 round of 12 samples (13.1 s of its 60 s
@@ -242,7 +242,7 @@ def _harness_round(stmt, setup, spec, *, samples, budget, number, timeout, env, 
 
 def race_until_steady(stmt: str, setup: str = "", *, budget: float = BUDGET,
                       first_run: Optional[Mapping] = None, number: Optional[Mapping] = None,
-                      timeout: float = 60.0, interpreters=("cpython", "pypy"),
+                      timeout: Optional[float] = 60.0, interpreters=("cpython", "pypy"),
                       startup: bool = True, env: Optional[dict] = None,
                       jit: Optional[str] = None, progress: Optional[Callable] = None,
                       measure: Optional[Callable] = None) -> "RaceResult":
@@ -289,7 +289,8 @@ def race_until_steady(stmt: str, setup: str = "", *, budget: float = BUDGET,
                          "budget": budget, "started": time.perf_counter(), "done": False,
                          "steady": False})
             result, proc = measure(stmt, setup, spec, samples=samples, budget=left,
-                                   number=n_runs, timeout=left + timeout, env=env, jit=jit)
+                                   number=n_runs, env=env, jit=jit,
+                                   timeout=None if timeout is None else left + timeout)
             spent += proc.wall
             x = np.maximum(np.asarray(result["samples"], dtype=float), 1e-12)
             runs = sample_runs(result)
@@ -420,7 +421,8 @@ class RaceResult(Result):
             asks = [c.suggestion(k) for k in keys[:2] if not c.steady(k)]
             steady = (f"but {' and '.join(unsteady)} reached no steady state within the "
                       f"budget of {c.budget:g} s per interpreter (about "
-                      f"{max(asks)} s would do: pass budget={max(asks)}): the speedup compares "
+                      f"{max(asks)} s would do: pass budget={max(asks)}, or --budget "
+                      f"{max(asks)} on the command line): the speedup compares "
                       "the last samples, treat with care")
         elif unsteady:
             steady = (f"comparing the last segments, but {' and '.join(unsteady)} reached "
