@@ -54,7 +54,7 @@ EXAMPLES = ROOT / "notebooks" / "examples"
 PROGRAMS = {
     "lifegame": (EXAMPLES / "lifegame.py", ["300"], ["30"]),
     "tinylang": (EXAMPLES / "tinylang.py", ["--limit", "6000"], ["--limit", "300"]),
-    "raytrace": (HERE / "programs" / "raytrace.py", ["--width", "120", "--height", "120"],
+    "raytrace": (HERE / "programs" / "raytrace.py", ["--width", "100", "--height", "100"],
                  ["--width", "20", "--height", "20"]),
 }
 INTERPRETERS = ("cpython", "pypy")

@@ -484,7 +484,7 @@ def _rewarm_warning(r, smoked) -> str:
             f"cold run ({format_seconds(steady)} against {format_seconds(first)}): it did not "
             "warm up across runs, most likely because each run defines the script's functions "
             "and classes anew and the JIT's code is specialised on those objects, so it "
-            "compiles again every run: the race then measures a cold start each time. To see "
+            "compiles again every run: if so, the race measures a cold start each time. To see "
             "PyPy warm, give one run more work (a bigger input or a repeat argument) so the "
             "hot loops run longer within a run.")
 

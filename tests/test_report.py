@@ -321,8 +321,10 @@ def test_full_report_every_section_ran(full):
     c = rep.race.convergence  # raced until steady or until its budget (FAST: 0.3 s) was spent
     assert c.budget == FAST["budget"] and set(c.rounds) == {"cpython", "pypy"}
     assert all(c.spent(k) < c.budget + 1.0 for k in c.rounds)
-    # a run of a few ms is repeated within each sample, sized from the smoke run
-    assert c.number["cpython"] > 1
+    # runs per sample sized from the smoke run, start-up taken off
+    for key in ("cpython", "pypy"):
+        first = rep.smoke[key].wall - rep.race.summary.loc[key, "startup_s"]
+        assert c.number[key] == timing.runs_per_sample(first)
     assert "Race time" in rep.section("race").summary
     assert rep.where.wall > 0
     assert rep.profile.samples > 0
