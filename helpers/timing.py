@@ -4,6 +4,11 @@
 The statistics (changepoints, warm-up classes, steady states, bootstrap intervals) are plain
 functions in :mod:`helpers.stats`; their names are kept here too, for the notebooks.
 :func:`helpers.pairs.race_pair` races two variants of a program on each interpreter.
+:func:`race_until_steady` (the report's race of a whole script) sizes each sample's work from a
+first run and races in rounds until each interpreter's steady state is found or a budget is
+spent; the plain functions it decides with (:func:`runs_per_sample`,
+:func:`first_round_samples`, :func:`helpers.stats.samples_needed`, :func:`seconds_needed`) are
+tested on synthetic series.
 """
 
 from __future__ import annotations
