@@ -3,7 +3,7 @@ pyperf finds, and what does each cost?
 
 Run it from the repository root with the course's CPython venv::
 
-    .venv/bin/python benchmarks/report_vs_pyperf.py            # the full benchmark (~10 min)
+    .venv/bin/python benchmarks/report_vs_pyperf.py            # the full benchmark (3-16 min)
     .venv/bin/python benchmarks/report_vs_pyperf.py --quick    # smoke test: tiny runs
 
 For each program (two of the course's examples and a raytracer from pyperformance, vendored in
