@@ -21,6 +21,7 @@ from .grade import DEFAULT_TIMEOUT, GradeError, grade
 from .profiling import profile
 from .report import report
 from .runner import ChildError
+from .timing import BUDGET
 from .traces import trace, view
 from .whynot import why_not_faster
 
@@ -138,10 +139,13 @@ def _setup_report(sub) -> None:
     p.add_argument("script", help="the Python script to report on")
     p.add_argument("-o", "--output", default="report.html",
                    help="where to write the HTML report (default: %(default)s)")
-    p.add_argument("--budget", type=float, default=3.0,
-                   help="seconds of racing per interpreter (default: %(default)s)")
+    p.add_argument("--budget", type=float, default=BUDGET,
+                   help="the most seconds of racing per interpreter: the race stops earlier "
+                        "once both steady states are found, and says what budget it would "
+                        "need when this is not enough (default: %(default)g)")
     p.add_argument("--timeout", type=float, default=120.0,
-                   help="seconds before any one run is killed (default: %(default)s)")
+                   help="seconds before any one run is killed; a race round gets its share "
+                        "of the budget plus this (default: %(default)g)")
     p.add_argument("--top", type=int, default=5,
                    help="hottest loops shown (default: %(default)s)")
     p.add_argument("--cwd", default=None,

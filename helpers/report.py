@@ -10,10 +10,13 @@ The steps, each done by the library's own functions (nothing here times or parse
    log on (:func:`helpers.pypylog.capture`): does it run, how long, is the output the same. If
    it fails, :func:`describe_failure` reads the traceback: *where* (``file:line`` of the last
    frame in the learner's own files) and *why* (the exception line).
-2. **Race** against CPython (:func:`helpers.race`): the script is compiled once and run again
-   and again inside each interpreter (:func:`race_code` writes the setup and statement), with
-   its output sent to ``os.devnull``, so the warm-up curve shows one point per run of the
-   script.
+2. **Race** against CPython (:func:`helpers.timing.race_until_steady`): the script is compiled
+   once and run again and again inside each interpreter (:func:`race_code` writes the setup and
+   statement), with its output sent to ``os.devnull``, so the warm-up curve shows one point per
+   sample of runs of the script: one run per sample for a script of 50 ms or more, several for
+   a shorter one (sized from the smoke run). It races until each interpreter's steady state is
+   found or the ``budget`` (seconds per interpreter) is spent, and then says what budget would
+   be needed.
 3. **Where the time goes** and 5. **the hottest loops** come from the PyPy smoke run's log: one
    run serves the smoke test, :class:`helpers.wheretime.WhereTime` and
    :class:`helpers.traces.Traces`.
@@ -28,6 +31,7 @@ from __future__ import annotations
 import datetime
 import os
 import shlex
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +46,7 @@ from .nursery import describe_runs, sane_setting
 from .profiling import ProfileError, profile
 from .pypylog import DEFAULT_CATEGORIES, capture
 from .runner import ChildError, run
-from .timing import race
+from .timing import BUDGET, race_until_steady
 from .traces import Traces
 from .reportpage import render as _render
 from .wheretime import WhereTime
@@ -249,6 +253,43 @@ class _Progress:
         else:
             self.bar = tqdm(**options)
 
+    def race(self, labels: dict):
+        """A callback for :func:`race_until_steady`: the bar's description says how far each
+        interpreter is (its round, samples, seconds of its budget), ticking every half second
+        while a round runs. Returns ``(callback, stop)``."""
+        states, stop = {}, threading.Event()
+
+        def describe():
+            parts = []
+            for key, st in states.items():
+                name = labels.get(key, key)
+                if st["done"]:
+                    how = "steady" if st["steady"] else "no steady state"
+                    parts.append(f"{name} done ({how}, {st['spent']:.0f} s)")
+                else:
+                    now = st["spent"] + time.perf_counter() - st["started"]
+                    parts.append(f"{name} round {st['round']} ({st['samples']} samples), "
+                                 f"{now:.0f}/{st['budget']:g} s")
+            self.describe("race: " + "; ".join(parts))
+
+        def callback(key, state):
+            states[key] = dict(state)
+            describe()
+
+        def tick():
+            while not stop.wait(0.5):
+                if states:
+                    describe()
+
+        if self.bar is not None:
+            threading.Thread(target=tick, daemon=True).start()
+        return callback, stop
+
+    def describe(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_description_str(text, refresh=False)
+            self.bar.refresh()
+
     def step(self, index: int) -> None:
         if self.bar is not None:
             self.bar.n = index
@@ -264,14 +305,16 @@ class _Progress:
 
 
 def report(script, args=(), *, output=None, interpreters=("cpython", "pypy"), cwd=None,
-           timeout: Optional[float] = 120.0, budget: float = 3.0, top: int = 5,
+           timeout: Optional[float] = 120.0, budget: float = BUDGET, top: int = 5,
            min_samples: int = 100, progress: bool = True) -> Report:
     """Run every check of the course on ``script`` and return the :class:`Report`.
 
     ``args`` (a list of strings) are the script's arguments; it runs in ``cwd`` (default: the
     current folder, as ``python script.py`` would) with its own folder first on ``sys.path``.
-    ``interpreters`` the CPython and the PyPy to compare; ``timeout`` seconds for each step;
-    ``budget`` seconds of the race per interpreter; ``top`` loops shown; ``min_samples`` the
+    ``interpreters`` the CPython and the PyPy to compare; ``timeout`` seconds for each step
+    (in the race: for each round beyond its budget); ``budget`` the most seconds of racing per
+    interpreter (the race stops earlier once both steady states are found, and says what
+    budget it would need when it is not enough); ``top`` loops shown; ``min_samples`` the
     profile's minimum (fewer: the script is run again, repeated). ``output`` writes the page
     there. ``progress`` shows a progress bar. A script that fails still gets a complete report
     saying where and why; only a missing script or bad arguments raise.
@@ -295,8 +338,8 @@ def report(script, args=(), *, output=None, interpreters=("cpython", "pypy"), cw
         same, note = compare_output(smoke["cpython"], smoke["pypy"])
         sections = [_smoke_section(smoke, failures, note)]
         bar.step(2)
-        sections.append(_race_section(path, args, cwd, cpython, pypy, failures, timeout,
-                                      budget))
+        sections.append(_race_section(path, args, cwd, (cpython, pypy), smoke, failures,
+                                      timeout, budget, bar))
         sections.append(_where_section(path, cap, failures, top))
         bar.step(3)
         sections.append(_profile_section(path, args, cwd, pypy, failures, timeout,
@@ -385,16 +428,30 @@ def _smoke_section(smoke, failures, note) -> Section:
     return Section("smoke", "Does it run? (smoke run on both)", status, summary, smoke)
 
 
-def _race_section(path, args, cwd, cpython, pypy, failures, timeout, budget) -> Section:
+def _race_section(path, args, cwd, interpreters, smoke, failures, timeout, budget,
+                  bar=None) -> Section:
 
     title = "Race against CPython, with the warm-up curve"
     skipped = _why_skipped(failures, ("cpython", "pypy"))
     if skipped:
         return Section("race", title, "skipped", skipped)
     setup, stmt = race_code(path, args, cwd)
+    # The smoke runs' wall times size the samples (start-up is subtracted in the race).
+    first = {"cpython": smoke["cpython"].wall, "pypy": smoke["pypy"].wall}
+    labels = {k: smoke[k].interpreter.short for k in first}
+    progress, stop = bar.race(labels) if bar is not None else (None, None)
     try:
-        r = race(stmt, setup, interpreters=(cpython, pypy), budget=budget, timeout=timeout)
+        r = race_until_steady(stmt, setup, interpreters=interpreters, budget=budget,
+                              first_run=first, timeout=timeout, progress=progress)
     except ChildError as exc:
+        if exc.result.timed_out:
+            who = exc.result.interpreter.short
+            limit = exc.result.timeout or 0.0
+            why = (f"a race round on {who} did not finish within {limit:.0f} s (its share of "
+                   f"the budget, {limit - timeout:.0f} s, plus timeout={timeout:g} s for the "
+                   f"last run) and was killed: does a second run of the script in the same "
+                   f"process hang? If a run really takes longer, pass timeout= (--timeout)")
+            return Section("race", title, "failed", why, detail=str(exc))
         failure = describe_failure(exc.result, path)
         return Section("race", title, "failed",
                        f"the script failed when run again and again in one process: {failure}",
@@ -402,7 +459,38 @@ def _race_section(path, args, cwd, cpython, pypy, failures, timeout, budget) -> 
     except (RuntimeError, ValueError) as exc:
         return Section("race", title, "failed", f"the race failed: {_error_text(exc)}",
                        detail=str(exc))
-    return Section("race", title, "ok", r.headline(), r)
+    finally:
+        if stop is not None:
+            stop.set()
+    c = r.convergence
+    summary = f"{r.headline()} Race time {c.seconds:.0f} s."
+    rewarm = _rewarm_warning(r, smoke["pypy"])
+    if rewarm:
+        r.warnings.append(rewarm)
+        summary += " " + rewarm[0].upper() + rewarm[1:]
+    return Section("race", title, "ok", summary, r)
+
+
+#: PyPy's steady run at least this share of its first run: it did not warm up in the race.
+REWARM = 0.8
+
+
+def _rewarm_warning(r, smoked) -> str:
+    """A warning when PyPy's runs in the race are hardly faster than its first, cold run (the
+    smoke run, start-up taken off), or "" when they are."""
+    key = list(r.results)[1]
+    start = r.summary.loc[key, "startup_s"]
+    first = smoked.wall - (start if start == start else 0.0)
+    steady = r.warmups[key].median
+    if first <= 0 or steady < REWARM * first:
+        return ""
+    return (f"PyPy ran the script in the race at {steady / first:.0%} of the time of its first, "
+            f"cold run ({format_seconds(steady)} against {format_seconds(first)}): it did not "
+            "warm up across runs, most likely because each run defines the script's functions "
+            "and classes anew and the JIT's code is specialised on those objects, so it "
+            "compiles again every run: if so, the race measures a cold start each time. To see "
+            "PyPy warm, give one run more work (a bigger input or a repeat argument) so the "
+            "hot loops run longer within a run.")
 
 
 def _where_section(path, cap, failures, top) -> Section:

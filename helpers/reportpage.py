@@ -9,6 +9,8 @@ from .failures import Failure
 from .findings import LESSONS
 from .formatting import escape as _e
 from .formatting import format_seconds
+from .timing import (BUDGET, GROWTH, MAX_ROUNDS, ROUND_SAMPLES, ROUND_SECONDS,
+                     SAMPLE_SECONDS)
 
 _OUTPUT_SHOWN = 3000  # characters of a program's output shown at each end
 
@@ -34,9 +36,15 @@ _HOW = {
              "(the PyPy run with the JIT's log on, which slows it a little). A single run "
              "includes start-up and warm-up: the race below measures properly.",
     "race": "The script is compiled once and run again and again in one process per "
-            "interpreter, its output thrown away. Each point is one run: PyPy's first runs are "
-            "slow while the JIT warms up. The speedup compares the steady states. "
-            "(Lesson 03.)",
+            "interpreter, its output thrown away. Each point is one sample: one run of the "
+            f"script, or several when a run is shorter than {SAMPLE_SECONDS * 1000:.0f} ms "
+            "(sized from the smoke run). PyPy's first runs are slow while the JIT warms up; "
+            "the speedup compares the steady states. The first round takes about "
+            f"{ROUND_SECONDS:g} s of samples (at least {ROUND_SAMPLES}); an interpreter with no "
+            f"steady state yet gets a new process with {GROWTH:g}× the samples it seemed to "
+            f"need (at most {MAX_ROUNDS} rounds), within the budget: {BUDGET:g} s per "
+            "interpreter by default, <code>budget=</code> or <code>--budget</code> to change "
+            "it. (Lesson 03.)",
     "where": "The logged PyPy run split into tracing, compiling, garbage collection and the "
              "rest (running your code). A big tracing share means the run is short or the JIT "
              "keeps retracing; a big GC share means many or large objects. (Lessons 04, 07.)",
@@ -106,6 +114,16 @@ def _smoke_html(rep) -> str:
     return "\n".join(out)
 
 
+def _rounds_html(race) -> str:
+    c = race.convergence
+    items = []
+    for key in race.results:
+        cls = "" if c.steady(key) else ' class="warn"'
+        items.append(f"<li{cls}>{_e(race.labels[key])}: {_e(c.describe(key))}</li>")
+    return (f"<p>How the race went (budget {c.budget:g} s per interpreter; the race took "
+            f"{c.seconds:.1f} s in all, start-ups included):</p><ul>{''.join(items)}</ul>")
+
+
 def _section_body(rep, s) -> str:
     if s.key == "smoke":
         return _smoke_html(rep)
@@ -115,6 +133,8 @@ def _section_body(rep, s) -> str:
         return ""
     if s.key == "traces":
         return s.result.html_fragment()
+    if s.key == "race" and getattr(s.result, "convergence", None) is not None:
+        return s.result._repr_html_() + _rounds_html(s.result)
     return s.result._repr_html_()
 
 

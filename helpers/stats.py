@@ -59,6 +59,7 @@ __all__ = [
     "Segment",
     "Warmup",
     "classify_warmup",
+    "samples_needed",
     "RatioCI",
     "bootstrap_ratio_ci",
     "process_ratio_ci",
@@ -332,6 +333,20 @@ def classify_warmup(samples, runs=1, *, tolerance: float = TOLERANCE,
                   count=int(steady.size),
                   rel_spread=float(rel_spread), n=n, segments=tuple(segments),
                   warnings=tuple(warnings))
+
+
+def samples_needed(warmup: Warmup, *, tail: float = TAIL,
+                   min_samples: int = MIN_SAMPLES) -> int:
+    """How many samples a series like the one ``warmup`` describes needs for a steady state
+    that can be trusted: the last change (``warmup.window_start``, sample ``k``) must fall in
+    the first ``1 - tail`` of the series, as :func:`classify_warmup` (with the same ``tail``)
+    requires, and at least ``min_samples`` samples must follow it, which it only warns about:
+    ``max(min_samples, k + min_samples, ceil(k / (1 - tail)))``. A lower bound: a curve still
+    falling will change again later. ``samples_needed(w) <= w.n`` with a ``steady_start`` means
+    the series has what it needs.
+    """
+    k = warmup.window_start
+    return max(min_samples, k + min_samples, math.ceil(k / (1 - tail)))
 
 
 # ----------------------------------------------------------------------------- bootstrap

@@ -81,3 +81,46 @@ def test_verdict_matches_exit_status(quick):
 
 def test_pyperf_options_are_stated(quick):
     assert "extra pyperf timeit options: --processes 1" in quick.stdout
+
+
+# ----------------------------------------------------------------------------- report_vs_pyperf
+
+REPORT_SCRIPT = SCRIPT.with_name("report_vs_pyperf.py")
+PROGRAMS = ("lifegame", "tinylang", "raytrace")
+
+
+@pytest.fixture(scope="module")
+def report_quick():
+    # Three tiny reports and six one-process pyperf runs: about 35 s on a busy 2-core machine.
+    result = run(script=REPORT_SCRIPT, interpreter=sys.executable, args=["--quick"],
+                 timeout=180, cwd=SCRIPT.parents[1], check=False)
+    assert not result.timed_out, "--quick must stay under 180 s"
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_report_benchmark_prints_both_speedups_and_both_costs(report_quick):
+    out = report_quick.stdout
+    table = _table(out, "speedup")
+    for column in ("report speedup", "pyperf speedup", "difference", "verdict"):
+        assert column in table[0]
+    rows = {row.split()[0]: row for row in table[1:]}
+    assert set(rows) == set(PROGRAMS)
+    for row in rows.values():
+        assert len(re.findall(r"\d[\d.]*×", row)) >= 2 and re.search(r"[+-]\d+\.\d%", row)
+    cost = _table(out, "cost")
+    assert "report (whole)" in cost[0] and "pyperf (both)" in cost[0]
+    assert {row.split()[0] for row in cost[1:]} == set(PROGRAMS)
+    for row in cost[1:]:
+        assert len(re.findall(r"\d+\.\d s", row)) == 5
+    times = _table(out, "per-run times")
+    assert {tuple(row.split()[:2]) for row in times[1:]} == {
+        (p, i) for p in PROGRAMS for i in ("cpython", "pypy")}
+
+
+def test_report_benchmark_verdict_and_load(report_quick):
+    out = report_quick.stdout
+    verdicts = re.findall(r"^VERDICT: (PASS|FAIL)", out, re.M)
+    assert verdicts == ["PASS" if report_quick.returncode == 0 else "FAIL"]
+    assert re.search(r"^mode: quick; total \d+ s; load average", out, re.M)
+    assert "extra pyperf options: --processes 1" in out

@@ -10,10 +10,12 @@ import json
 import os
 import re
 import tempfile
+import time
+import types
 
 import pytest
 
-from helpers import cli
+from helpers import cli, reportpage, timing
 from helpers.interpreters import get_interpreter
 from helpers.report import (Report, compare_output, describe_failure, parse_traceback,
                             race_code, report)
@@ -316,6 +318,14 @@ def test_full_report_every_section_ran(full):
     assert [s.status for s in rep.sections] == ["ok"] * 6, str(rep)
     assert "from-the-cwd" in rep.smoke["pypy"].stdout
     assert rep.race.speedup > 0 and all(not out for out in rep.race.stdout.values())
+    c = rep.race.convergence  # raced until steady or until its budget (FAST: 0.3 s) was spent
+    assert c.budget == FAST["budget"] and set(c.rounds) == {"cpython", "pypy"}
+    assert all(c.spent(k) < c.budget + 1.0 for k in c.rounds)
+    # runs per sample sized from the smoke run, start-up taken off
+    for key in ("cpython", "pypy"):
+        first = rep.smoke[key].wall - rep.race.summary.loc[key, "startup_s"]
+        assert c.number[key] == timing.runs_per_sample(first)
+    assert "Race time" in rep.section("race").summary
     assert rep.where.wall > 0
     assert rep.profile.samples > 0
     assert rep.traces.ranked, "the loop should have been compiled"
@@ -345,6 +355,8 @@ def test_full_report_says_why_not_faster(full):
 def test_full_report_html_is_escaped_and_self_contained(full):
     rep, base, _ = full
     page = (base / "report.html").read_text(encoding="utf-8")
+    assert "How the race went (budget 0.3 s per interpreter" in page
+    assert f"{timing.BUDGET:g} s per interpreter by default" in page  # the defaults, stated
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
     assert "my <script>s" not in page and "my &lt;script&gt;s" in page
@@ -391,3 +403,88 @@ def test_findings_name_aborted_traces_and_many_bridges(tmp_path):
     # the why section locates the abort: tracing started in the class body (line 2)
     assert "shapes.py:2" in text and "Why not faster" in text
     assert "08" in lessons and "bridges" in text
+
+
+# ----------------------------------------------------------------------------- the race
+
+
+def fake_round(curves):
+    """A stand-in for one harness round (see tests/test_timing.py's fake_measure)."""
+    def measure(stmt, setup, spec, *, samples, budget, number, timeout, env, jit):
+        xs, spent = [], 0.0
+        while len(xs) < samples and (not xs or spent < budget):
+            xs.append(curves[spec](len(xs)))
+            spent += xs[-1] * number
+        result = {"samples": xs, "runs": [number] * len(xs), "number": number,
+                  "implementation": "PyPy" if spec == "pypy" else "CPython", "jit": True,
+                  "stopped_by": "samples" if len(xs) >= samples else "budget"}
+        return result, types.SimpleNamespace(wall=spent, stdout="",
+                                             dropped={"stdout": 0, "stderr": 0})
+    return measure
+
+
+def test_the_page_says_the_cap_was_hit_and_the_budget_needed():
+    still_falling = {"cpython": lambda i: 1.0 + 0.001 * (i % 3),
+                     "pypy": lambda i: 2.0 * 0.8 ** i + 0.1}  # 2.45x faster and falling
+    r = timing.race_until_steady("_report_run()", startup=False, budget=6.0, first_run=1.0,
+                                 measure=fake_round(still_falling))
+    c = r.convergence
+    assert not c.steady("pypy") and not c.steady("cpython")  # 6 samples of 1 s: too few
+    assert all(len(c.rounds[k]) == 1 for k in c.rounds)  # a second round would not fit
+    ask = c.suggestion("pypy")
+    html = reportpage._rounds_html(r)
+    assert '<li class="warn">PyPy' in html and f"pass budget={ask}" in html
+    assert "no steady state within the budget" in html and "budget 6 s per interpreter" in html
+    ask = max(ask, c.suggestion("cpython"))
+    assert f"pass budget={ask}" in r.headline() and "treat with care" in r.headline()
+    assert "CPython and PyPy reached no steady state within the budget" in r.headline()
+
+
+ENDLESS = "while True:\n    pass\n"
+SECOND_RUN_HANGS = ("import sys\nif getattr(sys, 'ran_once', False):\n    while True:\n"
+                    "        pass\nsys.ran_once = True\nprint('first run done')\n")
+
+
+@pytest.mark.pypy
+def test_a_script_that_never_ends_costs_one_timeout_per_interpreter(tmp_path):
+    script = tmp_path / "forever.py"
+    script.write_text(ENDLESS)
+    started = time.perf_counter()
+    rep = report(script, **dict(FAST, timeout=2))
+    took = time.perf_counter() - started
+    assert took < 2 * 2 + 6, f"two timeouts of 2 s and little else, not {took:.1f} s"
+    for key in ("cpython", "pypy"):
+        assert rep.smoke[key].timed_out
+        assert "did not finish within 2 s" in rep.failures[key].why
+        assert "timeout=/--timeout" in rep.failures[key].why  # what to pass
+    assert rep.section("smoke").status == "failed"  # the step that hit it
+    assert all(rep.section(k).status == "skipped" for k in ("race", "profile"))
+
+
+@pytest.mark.pypy
+def test_a_race_round_that_hangs_is_killed_once_and_named(tmp_path):
+    script = tmp_path / "again.py"
+    script.write_text(SECOND_RUN_HANGS)
+    started = time.perf_counter()
+    rep = report(script, **dict(FAST, timeout=2, budget=1.0, min_samples=0))
+    took = time.perf_counter() - started
+    assert rep.ok  # the smoke runs (one run each) were fine
+    s = rep.section("race")
+    assert s.status == "failed" and "a race round on CPython did not finish within 3 s" in \
+        s.summary, s.summary
+    assert "timeout=2" in s.summary and "--timeout" in s.summary
+    assert took < 3 + 12, f"one race timeout (3 s), not one per interpreter: {took:.1f} s"
+
+
+def test_a_race_where_pypy_never_warms_says_so():
+    from helpers.report import _rewarm_warning
+
+    def race_with(pypy_median):
+        curves = {"cpython": lambda i: 1.0, "pypy": lambda i: pypy_median}
+        return timing.race_until_steady("_report_run()", startup=False, budget=30.0,
+                                        first_run=1.0, measure=fake_round(curves))
+
+    smoked = types.SimpleNamespace(wall=1.0)
+    text = _rewarm_warning(race_with(0.9), smoked)
+    assert "90% of the time of its first, cold run" in text and "more work" in text
+    assert _rewarm_warning(race_with(0.3), smoked) == ""

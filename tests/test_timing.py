@@ -505,3 +505,141 @@ def test_race_pair_real_and_evidence_line():
     assert isinstance(t.aborts, dict)
     empty = helpers.trace("x = 1\n")
     assert empty.hot_loop is None and "no loop was compiled" in empty.evidence()
+
+
+# ----------------------------------------------------------------------------- until steady
+
+
+def fake_measure(curves, calls=None, seed=0):
+    """A stand-in for the harness: ``curves[key](i)`` is sample i's seconds per run; a round
+    stops at its samples or when its budget is spent, as harness.py does."""
+    def measure(stmt, setup, spec, *, samples, budget, number, timeout, env, jit):
+        if calls is not None:
+            calls.append({"key": spec, "samples": samples, "budget": budget,
+                          "number": number, "timeout": timeout})
+        rng = np.random.default_rng(seed + len(calls or ()))
+        xs, spent = [], 0.0
+        while len(xs) < samples and (not xs or spent < budget):
+            x = curves[spec](len(xs)) * rng.lognormal(0.0, 0.01)
+            xs.append(x)
+            spent += x * number
+        result = fake_result(xs, number, "PyPy" if spec == "pypy" else "CPython",
+                             jit=spec == "pypy")
+        result["stopped_by"] = "samples" if len(xs) >= samples else "budget"
+        proc = types.SimpleNamespace(wall=spent + 0.05, stdout="",
+                                     dropped={"stdout": 0, "stderr": 0})
+        return result, proc
+    return measure
+
+
+def flat(level):
+    return lambda i: level
+
+
+def warming(slow, fast, samples):
+    """Falls from ``slow`` to ``fast`` in steps over the first ``samples`` samples."""
+    return lambda i: fast if i >= samples else slow - (slow - fast) * i / samples
+
+
+def test_runs_per_sample_repeats_only_short_runs():
+    assert timing.runs_per_sample(1.0) == 1 and timing.runs_per_sample(0.05) == 1
+    assert timing.runs_per_sample(0.01) == 5 and timing.runs_per_sample(0.03) == 2
+    assert timing.runs_per_sample(1e-9) == timing.MAX_RUNS_PER_SAMPLE
+    for unknown in (0.0, -0.1, float("nan")):
+        assert timing.runs_per_sample(unknown) == 1
+
+
+def test_first_round_aims_at_seconds_within_bounds():
+    assert timing.first_round_samples(1.0) == timing.ROUND_SAMPLES  # 5 s would be 5 samples
+    assert timing.first_round_samples(0.1) == 50
+    assert timing.first_round_samples(1e-4) == timing.MAX_ROUND_SAMPLES
+    assert timing.first_round_samples(float("nan")) == timing.ROUND_SAMPLES
+
+
+def test_samples_needed_follows_the_classifiers_rules():
+    from helpers.stats import samples_needed
+
+    late = classify_warmup(noisy(steps((10, 2.0), (3, 1.0))))  # changed at 10 of 13
+    assert late.kind == "no steady state" and late.window_start == 10
+    n = samples_needed(late)
+    assert n == 20  # 10 more after the change; 10 <= 0.75 * 20
+    more = classify_warmup(noisy(steps((10, 2.0), (n - 10, 1.0))))
+    assert more.steady_start == 10 and samples_needed(more) <= more.n  # now it has enough
+    # steady by the classifier's rule, but only 3 samples after the change: not enough
+    short = classify_warmup(noisy(steps((9, 2.0), (3, 1.0))))
+    assert short.steady_start == 9 and samples_needed(short) == 19 > short.n
+    few = classify_warmup(noisy(np.full(5, 1.0)))
+    assert samples_needed(few) == 10
+    assert samples_needed(classify_warmup(noisy(np.full(30, 1.0)))) == 10
+
+
+def test_seconds_needed_replays_the_warm_up_then_the_steady_level():
+    x = [3.0, 2.0, 1.0, 1.0]
+    w = classify_warmup(x, min_samples=2)
+    w = Warmup(**{**w.__dict__, "window_start": 2, "median": 1.0})
+    assert timing.seconds_needed(x, 2, w, 10) == pytest.approx((3 + 2) * 2 + 8 * 1.0 * 2)
+    assert timing.suggest_budget(12.1) == 15 and timing.suggest_budget(61) == 70
+    assert timing.suggest_budget(0.2) == 5
+
+
+def test_both_steady_in_the_first_round():
+    calls = []
+    curves = {"cpython": flat(0.5), "pypy": warming(0.5, 0.1, 3)}
+    r = timing.race_until_steady("run()", startup=False, first_run={"cpython": 0.5, "pypy": 0.6},
+                                 measure=fake_measure(curves, calls))
+    c = r.convergence
+    assert [len(c.rounds[k]) for k in ("cpython", "pypy")] == [1, 1]
+    assert c.steady("cpython") and c.steady("pypy") and c.suggestion("pypy") is None
+    assert [call["samples"] for call in calls] == [timing.ROUND_SAMPLES] * 2
+    assert all(call["number"] == 1 for call in calls)
+    assert calls[0]["budget"] == timing.BUDGET
+    assert calls[0]["timeout"] == timing.BUDGET + 60.0  # its budget plus the run's timeout
+    assert r.speedup == pytest.approx(5, rel=0.05)
+    assert f"1 round of {timing.ROUND_SAMPLES} samples" in str(r) and "no steady state" not in r.headline()
+
+
+def test_a_long_warm_up_gets_a_second_bigger_round():
+    calls = []
+    curves = {"cpython": flat(0.5), "pypy": warming(1.0, 0.1, 14)}
+    r = timing.race_until_steady("run()", startup=False, first_run=0.5,
+                                 measure=fake_measure(curves, calls))
+    c = r.convergence
+    assert len(c.rounds["pypy"]) == 2 and c.steady("pypy")
+    assert c.rounds["pypy"][0].samples == timing.ROUND_SAMPLES
+    second = calls[-1]["samples"]
+    assert second > timing.ROUND_SAMPLES and calls[-1]["key"] == "pypy"
+    assert r.warmups["pypy"].steady_start is not None  # the series shown is the last round's
+    assert len(r.results["pypy"]["samples"]) == second
+    assert f"2 rounds of {timing.ROUND_SAMPLES}, then " in c.describe("pypy")
+    assert calls[-1]["budget"] == pytest.approx(timing.BUDGET - c.rounds["pypy"][0].seconds)
+
+
+def test_the_cap_stops_the_race_and_says_what_budget_would_do():
+    curves = {"cpython": flat(0.5), "pypy": warming(1.0, 0.1, 14)}
+    r = timing.race_until_steady("run()", startup=False, first_run=0.5, budget=8.0,
+                                 measure=fake_measure(curves))
+    c = r.convergence
+    assert c.steady("cpython") and not c.steady("pypy")
+    assert len(c.rounds["pypy"]) == 1  # the round it would need does not fit in 8 s
+    assert c.spent("pypy") <= 8.0 + 1.0 + 0.05  # the budget, one last sample, start-up
+    ask = c.suggestion("pypy")
+    assert ask > 8 and ask >= c.spent("pypy") + c.needed["pypy"]
+    text = r.headline()
+    assert "no steady state within the budget of 8 s" in text and f"budget={ask}" in text
+    assert f"pass budget={ask}" in c.describe("pypy")
+
+
+def test_short_runs_are_repeated_within_a_sample():
+    calls = []
+    curves = {"cpython": flat(0.004), "pypy": flat(0.001)}
+    r = timing.race_until_steady("run()", startup=False, budget=5.0,
+                                 first_run={"cpython": 0.005, "pypy": 0.02},
+                                 measure=fake_measure(curves, calls))
+    assert [call["number"] for call in calls] == [10, 3]
+    assert r.convergence.number == {"cpython": 10, "pypy": 3}
+    assert r.summary.loc["cpython", "number"] == 10
+
+
+def test_race_until_steady_refuses_a_bad_budget():
+    with pytest.raises(ValueError, match="budget"):
+        timing.race_until_steady("pass", budget=0)
