@@ -42,7 +42,7 @@ from .failures import Failure, compare_output, describe_failure, parse_traceback
 from .findings import findings, nursery_finding
 from .formatting import format_seconds
 from .interpreters import get_interpreter, require_pypy
-from .nursery import describe_runs, sane_setting
+from .nursery import describe_runs
 from .profiling import ProfileError, profile
 from .pypylog import DEFAULT_CATEGORIES, capture
 from .runner import ChildError, run
@@ -53,6 +53,7 @@ from .wheretime import WhereTime
 from .whynot import HOW as _WHY_HOW
 from .whynot import TITLE as _WHY_TITLE
 from .whynot import analyse as _why_analyse
+from .whynot import nursery_runs
 
 __all__ = ["report", "Report", "Section", "Failure", "describe_failure", "parse_traceback",
            "race_code", "findings", "nursery_finding", "nursery_runs", "compare_output", "STEPS"]
@@ -372,23 +373,6 @@ def _smoke(path, args, cwd, cpython, pypy, timeout, bar) -> tuple:
                   categories=DEFAULT_CATEGORIES, check=False)
     smoke["pypy"] = cap.run
     return smoke, cap
-
-
-def nursery_runs(path, args, cwd, smoked, timeout) -> dict:
-    """When PyPy's default nursery is oversized here, run the script once with it and once
-    with the course's sane size (no log, so both run alike): ``{"default": RunResult, "sane":
-    RunResult}``; ``{}`` when the default is not oversized. A run that fails is kept as it
-    is (the finding then says so)."""
-
-    n = smoked.nursery
-    if n is None or not n.oversized_default:
-        return {}
-    sane = sane_setting(n.cache)
-    out = {}
-    for key, value in (("default", "default"), ("sane", sane)):
-        out[key] = run(script=path, args=args, interpreter=smoked.interpreter, cwd=cwd,
-                       timeout=timeout, check=False, env={"PYPY_GC_NURSERY": value})
-    return out
 
 
 def _output_warnings(smoke) -> list:
