@@ -21,6 +21,9 @@ The steps, each done by the library's own functions (nothing here times or parse
    run serves the smoke test, :class:`helpers.wheretime.WhereTime` and
    :class:`helpers.traces.Traces`.
 4. **Top functions** from vmprof on PyPy (:func:`helpers.profile`).
+6. **Why not faster**, per hot function of that profile, read from the same log
+   (:func:`helpers.whynot.analyse`): compiled or not, aborted traces, bridges, what is left in
+   its hottest loop.
 
 A step that cannot run (the script failed, on which interpreter) is marked *skipped* with the
 reason, and a step that fails is marked *failed* with the error: the report is always complete.
@@ -110,7 +113,7 @@ class Report:
     """What :func:`report` found. In a notebook it shows itself; :meth:`to_html` writes the
     page. ``smoke`` maps "cpython"/"pypy" to each smoke run's
     :class:`helpers.runner.RunResult`, ``failures`` to a :class:`Failure` (or None),
-    ``sections`` the five parts in order; ``findings`` sentences with what to look at next."""
+    ``sections`` the six parts in order; ``findings`` sentences with what to look at next."""
 
     script: Path
     args: list
