@@ -15,7 +15,7 @@ from helpers.runner import MARK
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW = nbformat.v4
-LIMIT = 25  # seconds per notebook: room for a kernel to start on a loaded machine
+LIMIT = 15  # seconds per notebook: room for a kernel to start on a busy machine
 
 
 def tiny_course(root: Path) -> Path:
