@@ -342,17 +342,8 @@ def test_escaping(tmp_path):
 @pytest.mark.pypy
 def test_real_run():
     _objdump()
-    code = textwrap.dedent("""\
-        def f(n):
-            s = 0
-            for i in range(n):
-                if i % 7 == 0:
-                    s += i * 2
-                else:
-                    s += 1
-            return s
-        print(f(200000))
-        """)
+    # the program the recorded fixtures were made from (tools/record_fixtures.py ASM_PROGRAM)
+    code = (FIXTURES / "pypy-7.3.11-py3.9" / "asm_program.py").read_text(encoding="utf-8")
     v = traces.trace(code, assembler=True)
     info = v.hot_loop
     asm = info.assembler

@@ -2,6 +2,8 @@
 
 import os
 
+from pathlib import Path
+
 import pytest
 
 from helpers.runner import ChildError
@@ -58,18 +60,9 @@ def test_bad_arguments_are_reported(ip):
         ip.run_cell_magic("race", "--samples many", "pass")
 
 
-JIT_CELL = """
-def f(n):
-    s = 0
-    for i in range(n):
-        if i % 7 == 0:
-            s += i * 2
-        else:
-            s += 1
-    return s
-
-print(f(100000))
-"""
+#: the program of the recorded machine-code fixtures (tools/record_fixtures.py ASM_PROGRAM)
+JIT_CELL = (Path(__file__).resolve().parent / "fixtures" / "asm" / "pypy-7.3.11-py3.9"
+            / "asm_program.py").read_text(encoding="utf-8")
 
 
 @pytest.mark.pypy
